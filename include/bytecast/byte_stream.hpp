@@ -1,0 +1,137 @@
+// Copyright (c) 2026 The bytecast authors. Distributed under the Boost Software License, Version 1.0.
+#ifndef BYTECAST_BYTE_STREAM_HPP
+#define BYTECAST_BYTE_STREAM_HPP
+
+#include <bytecast/chunk.hpp>
+#include <bytecast/detail/config.hpp>
+#include <bytecast/detail/reader_queue.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <system_error>
+#include <utility>
+
+namespace bytecast {
+
+template <class Executor>
+class basic_byte_writer;
+
+/// One reader of a byte writer: every chunk written after it was made, in order,
+/// then one empty "close sentinel", then `asio::error::eof`.
+///
+/// Reads complete through the handler's associated executor (by default this
+/// stream's), never inline. One read may be outstanding at a time. Each read
+/// supports per-operation cancellation (terminal, partial, total): a cancelled
+/// read completes with `operation_aborted` and the chunk it would have got is
+/// returned by the next read. Destroying the stream aborts a pending read.
+/// A moved-from stream completes every read with `asio::error::bad_descriptor`.
+template <class Executor = asio::any_io_executor>
+class basic_byte_stream {
+  using queue_type = detail::reader_queue<chunk>;
+
+ public:
+  using executor_type = Executor;
+
+  basic_byte_stream(basic_byte_stream&& other) noexcept
+      : executor_(other.executor_), queue_(std::move(other.queue_)), writer_id_(other.writer_id_) {}
+
+  basic_byte_stream& operator=(basic_byte_stream&& other) noexcept {
+    if (this != &other) {
+      detach();
+      executor_ = other.executor_;
+      queue_ = std::move(other.queue_);
+      writer_id_ = other.writer_id_;
+    }
+    return *this;
+  }
+
+  basic_byte_stream(const basic_byte_stream&) = delete;
+  basic_byte_stream& operator=(const basic_byte_stream&) = delete;
+
+  /// Detaches from the writer, releasing the backlog; a pending read completes
+  /// with `operation_aborted`.
+  ~basic_byte_stream() { detach(); }
+
+  [[nodiscard]] executor_type get_executor() const noexcept { return executor_; }
+
+  /// The `id()` of the writer this stream came from.
+  [[nodiscard]] std::uint64_t writer_id() const noexcept { return writer_id_; }
+
+  /// The next chunk. Completion: `void(std::error_code, std::span<const std::byte>)`:
+  /// a chunk (valid until the next read starts or the stream is destroyed); after
+  /// close, once an empty span with no error; then `asio::error::eof`.
+  template <class CompletionToken = asio::default_completion_token_t<executor_type>>
+  auto async_next(CompletionToken&& token = asio::default_completion_token_t<executor_type>()) {
+    return asio::async_initiate<CompletionToken, void(std::error_code, std::span<const std::byte>)>(
+        initiate_read<detail::next_span_taker>{this}, token, detail::next_span_taker{});
+  }
+
+  /// As `async_next`, completing with an owning `chunk`:
+  /// `void(std::error_code, bytecast::chunk)` (empty chunk for the sentinel).
+  template <class CompletionToken = asio::default_completion_token_t<executor_type>>
+  auto async_next_chunk(CompletionToken&& token = asio::default_completion_token_t<executor_type>()) {
+    using taker = detail::next_item_taker<chunk, chunk>;
+    return asio::async_initiate<CompletionToken, void(std::error_code, chunk)>(initiate_read<taker>{this}, token,
+                                                                               taker{});
+  }
+
+  /// AsyncReadStream: copies 1..buffer_size(buffers) bytes from the front of the
+  /// backlog, waiting while nothing is queued. Completion:
+  /// `void(std::error_code, std::size_t)`; `asio::error::eof` once closed and drained.
+  template <class MutableBufferSequence,
+            class CompletionToken = asio::default_completion_token_t<executor_type>>
+  auto async_read_some(const MutableBufferSequence& buffers,
+                       CompletionToken&& token = asio::default_completion_token_t<executor_type>()) {
+    using taker = detail::read_some_taker<MutableBufferSequence>;
+    return asio::async_initiate<CompletionToken, void(std::error_code, std::size_t)>(initiate_read<taker>{this},
+                                                                                     token, taker{buffers});
+  }
+
+  /// The next chunk if one is queued, without a trip through the executor. Same
+  /// protocol and read position as `async_next`; `asio::error::would_block` when
+  /// nothing is queued, `already_started` while a read is pending.
+  [[nodiscard]] std::span<const std::byte> try_next(std::error_code& ec) {
+    return detail::try_read(queue_, detail::next_span_taker{}, ec);
+  }
+
+  /// This reader's backlog (a thread-safe snapshot).
+  [[nodiscard]] std::size_t queued_chunks() const { return queue_ ? queue_->queued_items() : 0; }
+  [[nodiscard]] std::size_t queued_bytes() const { return queue_ ? queue_->queued_weight() : 0; }
+
+  /// Bytes this stream lost to a `drop_oldest` writer, in total.
+  [[nodiscard]] std::uint64_t dropped() const { return queue_ ? queue_->dropped() : 0; }
+
+ private:
+  friend class basic_byte_writer<Executor>;
+
+  basic_byte_stream(const executor_type& ex, std::shared_ptr<queue_type> queue, std::uint64_t writer_id)
+      : executor_(ex), queue_(std::move(queue)), writer_id_(writer_id) {}
+
+  void detach() noexcept {
+    if (queue_) std::exchange(queue_, nullptr)->detach();
+  }
+
+  template <class Taker>
+  struct initiate_read {
+    basic_byte_stream* self;
+    using executor_type = Executor;
+    [[nodiscard]] executor_type get_executor() const noexcept { return self->executor_; }
+
+    template <class Handler>
+    void operator()(Handler&& handler, Taker taker) const {
+      detail::start_read(self->queue_, self->executor_, std::move(taker), std::forward<Handler>(handler));
+    }
+  };
+
+  executor_type executor_;
+  std::shared_ptr<queue_type> queue_;
+  std::uint64_t writer_id_ = 0;
+};
+
+using byte_stream = basic_byte_stream<>;
+
+} // namespace bytecast
+
+#endif // BYTECAST_BYTE_STREAM_HPP

@@ -1,0 +1,53 @@
+// Copyright (c) 2026 The bytecast authors. Distributed under the Boost Software License, Version 1.0.
+#ifndef BYTECAST_ERROR_HPP
+#define BYTECAST_ERROR_HPP
+
+#include <string>
+#include <system_error>
+
+namespace bytecast {
+namespace error {
+
+/// bytecast's own error conditions; everything else uses Asio's codes
+/// (`eof`, `broken_pipe`, `would_block`, `timed_out`, `operation_aborted`, ...).
+enum errors {
+  /// A bounded `drop_oldest` stream lost chunks because its reader fell behind.
+  lagged = 1,
+  /// A bounded `disconnect` stream was cut off because its reader fell behind.
+  overflowed
+};
+
+namespace detail {
+class category final : public std::error_category {
+ public:
+  [[nodiscard]] const char* name() const noexcept override { return "bytecast"; }
+  [[nodiscard]] std::string message(int value) const override {
+    switch (value) {
+      case lagged:
+        return "reader lagged behind: oldest chunks were dropped";
+      case overflowed:
+        return "reader overflowed its queue limit and was disconnected";
+      default:
+        return "bytecast error";
+    }
+  }
+};
+} // namespace detail
+
+/// The category of `bytecast::error::errors`, named "bytecast".
+[[nodiscard]] inline const std::error_category& get_category() noexcept {
+  static const detail::category instance;
+  return instance;
+}
+
+[[nodiscard]] inline std::error_code make_error_code(errors e) noexcept {
+  return {static_cast<int>(e), get_category()};
+}
+
+} // namespace error
+} // namespace bytecast
+
+template <>
+struct std::is_error_code_enum<bytecast::error::errors> : std::true_type {};
+
+#endif // BYTECAST_ERROR_HPP

@@ -1,0 +1,30 @@
+// Copyright (c) 2026 The bytecast authors. Distributed under the Boost Software License, Version 1.0.
+#ifndef BYTECAST_OPTIONS_HPP
+#define BYTECAST_OPTIONS_HPP
+
+#include <cstddef>
+
+namespace bytecast {
+
+/// What a bounded writer does when a stream's queue has no room for a new chunk.
+enum class overflow_policy {
+  wait,        ///< the writer waits (async) or fails with `would_block` (sync)
+  drop_oldest, ///< the full stream drops its oldest chunks and reports `error::lagged` once
+  disconnect   ///< the full stream is cut off and reports `error::overflowed`
+};
+
+/// Optional last constructor argument of every writer.
+struct writer_options {
+  std::size_t queue_limit = 0; ///< per stream, bytes (byte writers) or items (typed); 0 = unbounded
+  overflow_policy on_overflow = overflow_policy::wait;
+  std::size_t replay_limit = 0; ///< recent chunks kept for `stream(replay)`; 0 = no replay
+};
+
+/// Tag for `writer.stream(bytecast::replay)`: start with the retained recent chunks.
+inline constexpr struct replay_t {
+  explicit replay_t() = default;
+} replay{};
+
+} // namespace bytecast
+
+#endif // BYTECAST_OPTIONS_HPP
