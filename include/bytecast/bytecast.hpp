@@ -10,5 +10,7 @@
 #include <bytecast/chunk.hpp>
 #include <bytecast/error.hpp>
 #include <bytecast/options.hpp>
+#include <bytecast/stalled_monitor.hpp>
+#include <bytecast/typed.hpp>
 
 #endif // BYTECAST_BYTECAST_HPP

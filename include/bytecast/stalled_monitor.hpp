@@ -1,0 +1,255 @@
+// Copyright (c) 2026 The bytecast authors. Distributed under the Boost Software License, Version 1.0.
+#ifndef BYTECAST_STALLED_MONITOR_HPP
+#define BYTECAST_STALLED_MONITOR_HPP
+
+#include <bytecast/detail/completion.hpp>
+#include <bytecast/detail/config.hpp>
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/bind_executor.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/dispatch.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+namespace bytecast {
+namespace detail {
+
+// A completion token that only reveals an operation's completion signature
+// (used in unevaluated contexts, like Asio's parallel_group probe).
+struct signature_probe {};
+
+template <class Signature>
+struct probed_signature {
+  using type = Signature;
+};
+
+template <class Signature>
+struct completion_value;
+
+template <class R, class Value>
+struct completion_value<R(std::error_code, Value)> {
+  using type = std::decay_t<Value>;
+};
+
+// V of a stream whose `async_next` completes with `void(std::error_code, V)`.
+template <class Stream>
+using next_value_t = typename completion_value<
+    typename decltype(std::declval<Stream&>().async_next(std::declval<signature_probe>()))::type>::type;
+
+} // namespace detail
+} // namespace bytecast
+
+namespace asio {
+template <class Signature>
+class async_result<bytecast::detail::signature_probe, Signature> {
+ public:
+  template <class Initiation, class... Args>
+  static bytecast::detail::probed_signature<Signature> initiate(Initiation&&, bytecast::detail::signature_probe,
+                                                               Args&&...);
+};
+} // namespace asio
+
+namespace bytecast {
+
+/// Wraps any stream `S` with `executor_type`, `get_executor()` and
+/// `async_next(token)` completing with `void(std::error_code, V)` (byte, typed,
+/// or your own), adding a read timeout and a delivery throttle.
+///
+/// Timeout: when the inner stream produces nothing within `d` of the moment the
+/// monitor starts waiting on it, `async_next` completes with
+/// `asio::error::timed_out` and a value-initialised `V`; the late item is not lost
+/// (the next call returns it). An item already available is always delivered.
+/// Throttle: each delivery after the first comes no sooner than `d` after the
+/// previous one. `async_next` supports terminal, partial and total cancellation
+/// without loss. One read at a time; the monitor must outlive it (Asio's rule).
+template <class Stream>
+class stalled_monitor {
+ public:
+  using stream_type = Stream;
+  using executor_type = typename Stream::executor_type;
+  using value_type = detail::next_value_t<Stream>;
+  using clock = std::chrono::steady_clock;
+
+  /// No timeout, no throttle.
+  explicit stalled_monitor(Stream s)
+      : stream_(std::move(s)), strand_(asio::make_strand(stream_.get_executor())), timer_(strand_) {}
+
+  stalled_monitor(stalled_monitor&&) noexcept = default;
+  stalled_monitor& operator=(stalled_monitor&&) noexcept = default;
+
+  /// Sets the timeout (zero or negative: none).
+  stalled_monitor& with_timeout(clock::duration d) & {
+    timeout_ = d;
+    return *this;
+  }
+  stalled_monitor&& with_timeout(clock::duration d) && { return std::move(with_timeout(d)); }
+
+  /// Sets the minimum spacing between deliveries (zero or negative: none).
+  stalled_monitor& with_throttle(clock::duration d) & {
+    throttle_ = d;
+    return *this;
+  }
+  stalled_monitor&& with_throttle(clock::duration d) && { return std::move(with_throttle(d)); }
+
+  [[nodiscard]] executor_type get_executor() const noexcept { return stream_.get_executor(); }
+
+  /// The wrapped stream.
+  [[nodiscard]] Stream& inner() noexcept { return stream_; }
+
+  /// The next item of the inner stream, or `asio::error::timed_out`.
+  /// Completion: `void(std::error_code, V)`, as the inner stream's.
+  template <class CompletionToken = asio::default_completion_token_t<executor_type>>
+  auto async_next(CompletionToken&& token = asio::default_completion_token_t<executor_type>()) {
+    return asio::async_initiate<CompletionToken, void(std::error_code, value_type)>(initiate_next{this}, token);
+  }
+
+ private:
+  using strand_type = asio::strand<executor_type>;
+  using timer_type = asio::basic_waitable_timer<clock, asio::wait_traits<clock>, strand_type>;
+
+  // One monitored read. Everything below runs on the monitor's strand, so the
+  // inner read, the timer and a cancellation never race each other.
+  template <class Handler>
+  class operation : public std::enable_shared_from_this<operation<Handler>> {
+   public:
+    operation(stalled_monitor* self, Handler&& handler)
+        : self_(self),
+          handler_(std::move(handler)),
+          work_(asio::prefer(asio::get_associated_executor(handler_, self->stream_.get_executor()),
+                             asio::execution::outstanding_work.tracked)) {}
+
+    void start() {
+      auto slot = asio::get_associated_cancellation_slot(handler_);
+      if (slot.is_connected()) {
+        slot_ = slot;
+        slot.template emplace<cancel_forwarder>(this->shared_from_this());
+      }
+      asio::post(self_->strand_, [op = this->shared_from_this()] { op->begin(); });
+    }
+
+    void cancel(asio::cancellation_type_t type) {
+      if (finished_) return;
+      cancelled_ = true;
+      if (timer_pending_) self_->timer_.cancel();
+      if (inner_pending_) inner_cancel_.emit(type);
+    }
+
+   private:
+    struct cancel_forwarder {
+      explicit cancel_forwarder(std::shared_ptr<operation> op) noexcept : op_(std::move(op)) {}
+      void operator()(asio::cancellation_type_t type) {
+        if ((type & (asio::cancellation_type::terminal | asio::cancellation_type::partial |
+                     asio::cancellation_type::total)) == asio::cancellation_type::none)
+          return;
+        asio::dispatch(op_->self_->strand_, [op = op_, type] { op->cancel(type); });
+      }
+      std::shared_ptr<operation> op_;
+    };
+
+    void begin() {
+      if (cancelled_) return finish(asio::error::operation_aborted, value_type{});
+      auto& m = *self_;
+      if (m.throttle_ > clock::duration::zero() && m.last_delivery_ && clock::now() < *m.last_delivery_ + m.throttle_) {
+        m.timer_.expires_at(*m.last_delivery_ + m.throttle_);
+        timer_pending_ = true;
+        m.timer_.async_wait([op = this->shared_from_this()](std::error_code) {
+          op->timer_pending_ = false;
+          if (op->cancelled_) return op->finish(asio::error::operation_aborted, value_type{});
+          op->read();
+        });
+        return;
+      }
+      read();
+    }
+
+    void read() {
+      auto& m = *self_;
+      inner_pending_ = true;
+      m.stream_.async_next(asio::bind_cancellation_slot(
+          inner_cancel_.slot(), asio::bind_executor(m.strand_, [op = this->shared_from_this()](std::error_code ec,
+                                                                                               value_type v) {
+            op->inner_pending_ = false;
+            op->inner_ec_ = ec;
+            op->inner_value_ = std::move(v);
+            if (op->timer_pending_) op->self_->timer_.cancel();
+            op->maybe_finish();
+          })));
+      if (m.timeout_ > clock::duration::zero()) {
+        m.timer_.expires_after(m.timeout_);
+        timer_pending_ = true;
+        m.timer_.async_wait([op = this->shared_from_this()](std::error_code ec) {
+          op->timer_pending_ = false;
+          if (!ec && op->inner_pending_) {
+            // Stalled: withdraw the inner read. It completes with operation_aborted
+            // (taking nothing), or with an item that raced the timer: that one wins.
+            op->timed_out_ = true;
+            op->inner_cancel_.emit(asio::cancellation_type::terminal);
+          }
+          op->maybe_finish();
+        });
+      }
+    }
+
+    void maybe_finish() {
+      if (inner_pending_ || timer_pending_) return;
+      if (inner_ec_ == asio::error::operation_aborted && !cancelled_ && timed_out_)
+        return finish(asio::error::timed_out, value_type{});
+      if (!inner_ec_) self_->last_delivery_ = clock::now();
+      finish(inner_ec_, std::move(inner_value_));
+    }
+
+    void finish(std::error_code ec, value_type value) {
+      finished_ = true;
+      if (slot_.is_connected()) slot_.clear();
+      auto work = std::move(work_);
+      asio::dispatch(work, detail::completion_binder<Handler, std::error_code, value_type>{
+                               std::move(handler_), {ec, std::move(value)}});
+    }
+
+    stalled_monitor* self_;
+    Handler handler_;
+    std::decay_t<decltype(asio::prefer(std::declval<asio::associated_executor_t<Handler, executor_type>>(),
+                                       asio::execution::outstanding_work.tracked))>
+        work_;
+    asio::cancellation_slot slot_;
+    asio::cancellation_signal inner_cancel_;
+    std::error_code inner_ec_;
+    value_type inner_value_{};
+    bool inner_pending_ = false;
+    bool timer_pending_ = false;
+    bool timed_out_ = false;
+    bool cancelled_ = false;
+    bool finished_ = false;
+  };
+
+  struct initiate_next {
+    stalled_monitor* self;
+    using executor_type = typename Stream::executor_type;
+    [[nodiscard]] executor_type get_executor() const noexcept { return self->get_executor(); }
+
+    template <class Handler>
+    void operator()(Handler&& handler) const {
+      using op_type = operation<std::decay_t<Handler>>;
+      std::make_shared<op_type>(self, std::forward<Handler>(handler))->start();
+    }
+  };
+
+  Stream stream_;
+  strand_type strand_;
+  timer_type timer_;
+  clock::duration timeout_ = clock::duration::zero();
+  clock::duration throttle_ = clock::duration::zero();
+  std::optional<clock::time_point> last_delivery_; // touched on the strand only
+};
+
+} // namespace bytecast
+
+#endif // BYTECAST_STALLED_MONITOR_HPP
