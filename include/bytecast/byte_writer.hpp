@@ -106,14 +106,27 @@ class basic_byte_writer {
     return publish(asio::buffer_size(buffers), [&] { return gather(buffers); }, ec);
   }
 
-  /// AsyncWriteStream: as `write_some`, completing (never inline) with
-  /// `void(std::error_code, std::size_t)`.
+  /// AsyncWriteStream: the whole buffer sequence becomes ONE chunk. Completion:
+  /// `void(std::error_code, std::size_t)`, never inline. Unbounded writers
+  /// complete at once with the whole size; a bounded `wait` writer completes once
+  /// every live stream had room (cancellable: `operation_aborted`, delivered to
+  /// nobody). `broken_pipe` once closed.
   template <class ConstBufferSequence,
             class CompletionToken = asio::default_completion_token_t<executor_type>>
   auto async_write_some(const ConstBufferSequence& buffers,
                         CompletionToken&& token = asio::default_completion_token_t<executor_type>()) {
-    return asio::async_initiate<CompletionToken, void(std::error_code, std::size_t)>(initiate_write_some{this},
-                                                                                     token, buffers);
+    return asio::async_initiate<CompletionToken, void(std::error_code, std::size_t)>(initiate_write{this}, token,
+                                                                                     buffers);
+  }
+
+  /// Writes the whole buffer sequence as ONE chunk; the same operation as
+  /// `async_write_some` (a writer never writes part of a chunk).
+  template <class ConstBufferSequence,
+            class CompletionToken = asio::default_completion_token_t<executor_type>>
+  auto async_write(const ConstBufferSequence& buffers,
+                   CompletionToken&& token = asio::default_completion_token_t<executor_type>()) {
+    return asio::async_initiate<CompletionToken, void(std::error_code, std::size_t)>(initiate_write{this}, token,
+                                                                                     buffers);
   }
 
   /// Idempotent: every live stream gets, after the chunks written before, one sentinel.
@@ -157,16 +170,24 @@ class basic_byte_writer {
     return ec ? 0 : size;
   }
 
-  struct initiate_write_some {
+  struct initiate_write {
     basic_byte_writer* self;
     using executor_type = Executor;
     [[nodiscard]] executor_type get_executor() const noexcept { return self->executor_; }
 
     template <class Handler, class ConstBufferSequence>
     void operator()(Handler&& handler, const ConstBufferSequence& buffers) const {
-      std::error_code ec;
-      std::size_t n = self->write_some(buffers, ec);
-      detail::post_completion(self->executor_, std::forward<Handler>(handler), ec, n);
+      const std::size_t size = asio::buffer_size(buffers);
+      if (size == 0 || !self->core_) {
+        std::error_code ec;
+        if (!self->core_)
+          ec = asio::error::bad_descriptor;
+        else if (!self->core_->is_open())
+          ec = asio::error::broken_pipe;
+        detail::post_completion(self->executor_, std::forward<Handler>(handler), ec, std::size_t{0});
+        return;
+      }
+      detail::start_write<true>(self->core_, self->executor_, gather(buffers), size, std::forward<Handler>(handler));
     }
   };
 

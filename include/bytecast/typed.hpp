@@ -156,6 +156,16 @@ class basic_typed_writer {
   void write(const T& value) { publish(T(value)); }
   void write(T&& value) { publish(std::move(value)); }
 
+  /// Writes a copy of `value` to every live stream. Completion:
+  /// `void(std::error_code)`, never inline. A bounded `wait` writer completes once
+  /// every live stream had room (cancellable: `operation_aborted`, delivered to
+  /// nobody); others complete at once. `broken_pipe` once closed.
+  template <class CompletionToken = asio::default_completion_token_t<executor_type>>
+  auto async_write(T value, CompletionToken&& token = asio::default_completion_token_t<executor_type>()) {
+    return asio::async_initiate<CompletionToken, void(std::error_code)>(initiate_write{this}, token,
+                                                                        std::move(value));
+  }
+
   /// Idempotent: every live stream gets `std::nullopt` after the values written before.
   void close() {
     if (core_) core_->close();
@@ -177,6 +187,17 @@ class basic_typed_writer {
     std::error_code ec = core_ ? core_->publish(std::move(value)) : std::error_code(asio::error::bad_descriptor);
     if (ec) throw std::system_error(ec, "bytecast::typed_writer::write");
   }
+
+  struct initiate_write {
+    basic_typed_writer* self;
+    using executor_type = Executor;
+    [[nodiscard]] executor_type get_executor() const noexcept { return self->executor_; }
+
+    template <class Handler>
+    void operator()(Handler&& handler, T&& value) const {
+      detail::start_write<false>(self->core_, self->executor_, std::move(value), 1, std::forward<Handler>(handler));
+    }
+  };
 
   executor_type executor_;
   std::shared_ptr<core_type> core_;

@@ -2,6 +2,7 @@
 #ifndef BYTECAST_DETAIL_BROADCAST_CORE_HPP
 #define BYTECAST_DETAIL_BROADCAST_CORE_HPP
 
+#include <bytecast/detail/completion.hpp>
 #include <bytecast/detail/config.hpp>
 #include <bytecast/detail/reader_queue.hpp>
 #include <bytecast/detail/stream_service.hpp>
@@ -14,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <system_error>
+#include <type_traits>
 #include <vector>
 
 namespace bytecast::detail {
@@ -24,26 +26,54 @@ namespace bytecast::detail {
   return counter.fetch_add(1, std::memory_order_relaxed) + 1;
 }
 
-// The writer's side of a broadcast: the list of reader queues, the open flag and
-// the replay window. Byte writers broadcast `chunk`s (shared, never copied),
-// typed writers broadcast values (one copy per stream).
+// An asynchronous write of one item, parked while a bounded `wait` writer has a
+// full stream. It owns its item (the caller's bytes were already copied).
 template <class Item>
-class broadcast_core {
+class write_op_base : public pending_operation {
+ public:
+  enum class action { post, run, destroy };
+
+  // Posts the completion (with `result`) to the handler's executor.
+  void post() { fn_(this, action::post); }
+  void run() { fn_(this, action::run); }
+  void destroy() final { fn_(this, action::destroy); }
+
+  Item item;
+  std::size_t weight;
+  std::error_code result;
+
+ protected:
+  using func_type = void (*)(write_op_base*, action);
+  write_op_base(func_type fn, Item&& i, std::size_t w) : item(std::move(i)), weight(w), fn_(fn) {}
+  ~write_op_base() = default;
+
+ private:
+  func_type fn_;
+};
+
+// The writer's side of a broadcast: the list of reader queues, the open flag,
+// the replay window and the writes waiting for room. Byte writers broadcast
+// `chunk`s (shared, never copied), typed writers values (one copy per stream).
+template <class Item>
+class broadcast_core final : public registry_node,
+                             public space_listener,
+                             public std::enable_shared_from_this<broadcast_core<Item>> {
  public:
   using queue_type = reader_queue<Item>;
   using traits = item_traits<Item>;
+  using write_op = write_op_base<Item>;
 
-  broadcast_core(std::shared_ptr<queue_registry> registry, const writer_options& options)
-      : registry_(std::move(registry)), options_(options) {}
+  broadcast_core(std::shared_ptr<op_registry> registry, const writer_options& options)
+      : registry_node(registry), registry_(std::move(registry)), options_(options) {}
 
-  broadcast_core(const broadcast_core&) = delete;
-  broadcast_core& operator=(const broadcast_core&) = delete;
+  ~broadcast_core() { unregister(); }
 
   [[nodiscard]] const writer_options& options() const noexcept { return options_; }
 
   // A new reader queue; with `replay`, preloaded with the retained recent items.
   [[nodiscard]] std::shared_ptr<queue_type> subscribe(bool replay) {
     auto q = std::make_shared<queue_type>(registry_);
+    if (waits_for_room()) q->set_listener(this->weak_from_this());
     std::lock_guard lock(mutex_);
     if (replay)
       for (const Item& item : replay_) q->preload(item, traits::weight(item), false);
@@ -54,27 +84,59 @@ class broadcast_core {
     return q;
   }
 
-  // Delivers `item` to every live queue, in one global order (the writer's lock
-  // is held across all queues, so concurrent writes never interleave).
+  // Synchronous write: delivers `item` to every live queue now, or fails.
   std::error_code publish(Item&& item) {
     const std::size_t weight = traits::weight(item);
     std::lock_guard lock(mutex_);
     if (!open_) return asio::error::broken_pipe;
-    if (options_.queue_limit != 0 && options_.on_overflow == overflow_policy::wait && any_full_locked(weight))
-      return asio::error::would_block;
-    const bool retain = options_.replay_limit != 0;
-    bool prune = false;
-    for (std::size_t i = 0, n = queues_.size(); i < n; ++i) {
-      const bool last = i + 1 == n && !retain;
-      prune |= !queues_[i]->push(last ? std::move(item) : Item(item), weight, options_);
-    }
-    if (prune) prune_locked();
-    if (retain) retain_locked(std::move(item), weight);
-    written_.fetch_add(weight, std::memory_order_relaxed);
+    if (must_wait_locked(weight)) return asio::error::would_block;
+    deliver_locked(std::move(item), weight);
     return {};
   }
 
-  // Idempotent: every live queue gets the sentinel after what it holds.
+  // Asynchronous write: delivers now if it can, otherwise parks `op` until the
+  // readers make room (FIFO, so waiting writes keep their order). Completes
+  // with broken_pipe once closed, operation_aborted when cancelled.
+  void async_publish(write_op* op) {
+    std::lock_guard lock(mutex_);
+    if (!open_) {
+      op->result = asio::error::broken_pipe;
+    } else if (must_wait_locked(op->weight)) {
+      waiting_.push_back(op);
+      waiting_count_.store(waiting_.size(), std::memory_order_release);
+      return;
+    } else {
+      deliver_locked(std::move(op->item), op->weight);
+    }
+    op->post();
+  }
+
+  // Withdraws a parked write; nothing of it was delivered.
+  void cancel_write(write_op* op) {
+    std::lock_guard lock(mutex_);
+    auto it = std::find(waiting_.begin(), waiting_.end(), op);
+    if (it == waiting_.end()) return; // delivered or completed already
+    waiting_.erase(it);
+    waiting_count_.store(waiting_.size(), std::memory_order_release);
+    op->result = asio::error::operation_aborted;
+    op->post();
+  }
+
+  // A reader made room (or left): deliver the waiting writes that now fit.
+  void on_space() override {
+    if (waiting_count_.load(std::memory_order_acquire) == 0) return;
+    std::lock_guard lock(mutex_);
+    while (!waiting_.empty() && !any_full_locked(waiting_.front()->weight)) {
+      write_op* op = waiting_.front();
+      waiting_.pop_front();
+      deliver_locked(std::move(op->item), op->weight);
+      op->post();
+    }
+    waiting_count_.store(waiting_.size(), std::memory_order_release);
+  }
+
+  // Idempotent: every live queue gets the sentinel after what it holds;
+  // waiting writes complete with broken_pipe, delivered to nobody.
   void close() {
     std::lock_guard lock(mutex_);
     prune_locked();
@@ -82,6 +144,19 @@ class broadcast_core {
     open_ = false;
     open_flag_.store(false, std::memory_order_release);
     for (auto& q : queues_) q->close();
+    for (write_op* op : waiting_) {
+      op->result = asio::error::broken_pipe;
+      op->post();
+    }
+    waiting_.clear();
+    waiting_count_.store(0, std::memory_order_release);
+  }
+
+  void take_parked(std::vector<pending_operation*>& out) override {
+    std::lock_guard lock(mutex_);
+    out.insert(out.end(), waiting_.begin(), waiting_.end());
+    waiting_.clear();
+    waiting_count_.store(0, std::memory_order_release);
   }
 
   [[nodiscard]] bool is_open() const noexcept { return open_flag_.load(std::memory_order_acquire); }
@@ -95,9 +170,32 @@ class broadcast_core {
   }
 
  private:
+  [[nodiscard]] bool waits_for_room() const noexcept {
+    return options_.queue_limit != 0 && options_.on_overflow == overflow_policy::wait;
+  }
+
   [[nodiscard]] bool any_full_locked(std::size_t weight) const {
     return std::any_of(queues_.begin(), queues_.end(),
                        [&](const auto& q) { return q->full_for(weight, options_.queue_limit); });
+  }
+
+  // A write must wait when a stream is full, or an earlier write already waits.
+  [[nodiscard]] bool must_wait_locked(std::size_t weight) const {
+    return waits_for_room() && (!waiting_.empty() || any_full_locked(weight));
+  }
+
+  // Hands `item` to every live queue, in one global order: the writer's lock is
+  // held across all queues, so concurrent writes never interleave.
+  void deliver_locked(Item&& item, std::size_t weight) {
+    const bool retain = options_.replay_limit != 0;
+    bool prune = false;
+    for (std::size_t i = 0, n = queues_.size(); i < n; ++i) {
+      const bool last = i + 1 == n && !retain;
+      prune |= !queues_[i]->push(last ? std::move(item) : Item(item), weight, options_);
+    }
+    if (prune) prune_locked();
+    if (retain) retain_locked(std::move(item), weight);
+    written_.fetch_add(weight, std::memory_order_relaxed);
   }
 
   void prune_locked() {
@@ -114,18 +212,120 @@ class broadcast_core {
     }
   }
 
-  const std::shared_ptr<queue_registry> registry_;
+  const std::shared_ptr<op_registry> registry_;
   const writer_options options_;
   std::atomic<std::uint64_t> written_{0};
-  std::atomic<bool> open_flag_{true}; // mirrors open_ for the lock-free is_open()
+  std::atomic<bool> open_flag_{true};         // mirrors open_ for the lock-free is_open()
+  std::atomic<std::size_t> waiting_count_{0}; // mirrors waiting_.size() for on_space()
 
   mutable std::mutex mutex_;
   // Guarded by mutex_:
   std::vector<std::shared_ptr<queue_type>> queues_; // streams still fed
   std::deque<Item> replay_;                         // newest items, oldest first
   std::size_t replay_weight_ = 0;
+  std::deque<write_op*> waiting_; // parked async writes, oldest first
   bool open_ = true;
 };
+
+template <class Item>
+struct write_cancellation {
+  write_cancellation(std::weak_ptr<broadcast_core<Item>> c, write_op_base<Item>* o) noexcept
+      : core(std::move(c)), op(o) {}
+  std::weak_ptr<broadcast_core<Item>> core;
+  write_op_base<Item>* op;
+  void operator()(asio::cancellation_type_t type) {
+    if ((type & (asio::cancellation_type::terminal | asio::cancellation_type::partial |
+                 asio::cancellation_type::total)) == asio::cancellation_type::none)
+      return;
+    if (auto c = core.lock()) c->cancel_write(op);
+  }
+};
+
+// Completion of a write: `void(std::error_code, std::size_t)` for bytes
+// (`Sized`), `void(std::error_code)` for typed values.
+template <class Item, class Handler, class IoExecutor, bool Sized>
+class write_op final : public write_op_base<Item> {
+  using base = write_op_base<Item>;
+  using action = typename base::action;
+
+ public:
+  using handler_executor = asio::associated_executor_t<Handler, IoExecutor>;
+  using work_executor = std::decay_t<decltype(asio::prefer(std::declval<const handler_executor&>(),
+                                                           asio::execution::outstanding_work.tracked))>;
+  using allocator_type = typename std::allocator_traits<
+      asio::associated_allocator_t<Handler, asio::recycling_allocator<void>>>::template rebind_alloc<write_op>;
+
+  static write_op* create(Handler&& handler, const IoExecutor& io_ex, Item&& item, std::size_t weight) {
+    allocator_type alloc(asio::get_associated_allocator(handler, asio::recycling_allocator<void>()));
+    write_op* p = std::allocator_traits<allocator_type>::allocate(alloc, 1);
+    try {
+      return ::new (static_cast<void*>(p)) write_op(std::move(handler), io_ex, std::move(item), weight);
+    } catch (...) {
+      std::allocator_traits<allocator_type>::deallocate(alloc, p, 1);
+      throw;
+    }
+  }
+
+  asio::cancellation_slot slot_;
+
+ private:
+  write_op(Handler&& handler, const IoExecutor& io_ex, Item&& item, std::size_t weight)
+      : base(&write_op::do_action, std::move(item), weight),
+        handler_(std::move(handler)),
+        work_(asio::prefer(asio::get_associated_executor(handler_, io_ex), asio::execution::outstanding_work.tracked)) {}
+
+  static void do_action(base* b, action a) {
+    auto* self = static_cast<write_op*>(b);
+    if (a == action::post) {
+      work_executor ex = self->work_;
+      asio::post(ex, op_runner<base>(self));
+      return;
+    }
+    // The slot is cleared here, on the handler's executor, never by a reader's
+    // thread that delivered the write.
+    if (self->slot_.is_connected()) self->slot_.clear();
+    allocator_type alloc(asio::get_associated_allocator(self->handler_, asio::recycling_allocator<void>()));
+    Handler handler(std::move(self->handler_));
+    work_executor work(std::move(self->work_));
+    std::error_code ec = self->result;
+    std::size_t n = ec ? 0 : self->weight;
+    self->~write_op();
+    std::allocator_traits<allocator_type>::deallocate(alloc, self, 1);
+    if (a == action::run) {
+      if constexpr (Sized)
+        std::move(handler)(ec, n);
+      else
+        std::move(handler)(ec);
+    }
+  }
+
+  Handler handler_;
+  work_executor work_;
+};
+
+// Starts an asynchronous write of `item` on `core` (null: a moved-from writer).
+template <bool Sized, class Item, class Handler, class IoExecutor>
+void start_write(const std::shared_ptr<broadcast_core<Item>>& core, const IoExecutor& io_ex, Item&& item,
+                 std::size_t weight, Handler&& handler) {
+  using handler_type = std::decay_t<Handler>;
+  if (!core) {
+    if constexpr (Sized)
+      post_completion(io_ex, std::forward<Handler>(handler), std::error_code(asio::error::bad_descriptor),
+                      std::size_t{0});
+    else
+      post_completion(io_ex, std::forward<Handler>(handler), std::error_code(asio::error::bad_descriptor));
+    return;
+  }
+  handler_type h(std::forward<Handler>(handler));
+  auto slot = asio::get_associated_cancellation_slot(h);
+  using op_type = write_op<Item, handler_type, IoExecutor, Sized>;
+  op_type* op = op_type::create(std::move(h), io_ex, std::move(item), weight);
+  if (slot.is_connected()) {
+    op->slot_ = slot;
+    slot.template emplace<write_cancellation<Item>>(core, op);
+  }
+  core->async_publish(op);
+}
 
 } // namespace bytecast::detail
 

@@ -45,6 +45,15 @@ enum class end_state {
 
 struct no_current {};
 
+// Told when a reader made room in its queue (bounded `wait` writers only).
+class space_listener {
+ public:
+  virtual void on_space() = 0;
+
+ protected:
+  ~space_listener() = default;
+};
+
 // One reader's backlog: the writer pushes, the reader's operations take. Items are
 // taken only by the reader's side (its operations run on its executor), never
 // by the writer on its behalf, so a cancelled read never loses an item.
@@ -54,7 +63,17 @@ class reader_queue final : public queue_base {
   using item_type = Item;
   using traits = item_traits<Item>;
 
-  explicit reader_queue(std::shared_ptr<queue_registry> registry) : queue_base(std::move(registry)) {}
+  explicit reader_queue(std::shared_ptr<op_registry> registry) : queue_base(std::move(registry)) {}
+  ~reader_queue() { unregister(); }
+
+  // Set before the queue is shared: whom to tell when the reader makes room.
+  void set_listener(std::weak_ptr<space_listener> listener) noexcept { listener_ = std::move(listener); }
+
+  // Called by the reading side after it took something (never with mutex_ held).
+  void notify_space() const {
+    if (listener_.expired()) return;
+    if (auto l = listener_.lock()) l->on_space();
+  }
 
   // Called with the writer's lock held. Returns false when the writer should
   // forget this queue (the stream is gone or was just disconnected).
@@ -132,6 +151,7 @@ class reader_queue final : public queue_base {
       }
     }
     if (post != nullptr) post->post();
+    notify_space();
   }
 
   // The following are called with mutex_ held, by the reading side.
@@ -251,6 +271,7 @@ class reader_queue final : public queue_base {
   end_state end_ = end_state::open;
   bool lagged_ = false;        // a drop_oldest overflow happened since the last read
   std::uint64_t dropped_ = 0;  // weight lost to drop_oldest, in total
+  std::weak_ptr<space_listener> listener_; // set once, before the queue is shared
   // The chunk behind the span of the last async_next/try_next on a byte stream.
   [[no_unique_address]] std::conditional_t<std::is_same_v<Item, chunk>, chunk, no_current> current_{};
 };
@@ -369,7 +390,7 @@ class read_op final : public read_op_base {
     switch (a) {
       case action::post: {
         work_executor ex = self->work_;
-        asio::post(ex, op_runner(self));
+        asio::post(ex, op_runner<read_op_base>(self));
         return;
       }
       case action::run:
@@ -404,6 +425,7 @@ class read_op final : public read_op_base {
       }
       if (queue_->op_ == this) queue_->op_ = nullptr;
     }
+    if (!ec) queue_->notify_space();
     if (slot_.is_connected()) slot_.clear();
     // The memory goes back before the handler runs, so that the next read of a
     // loop reuses it (Asio's recycling allocator).
@@ -442,6 +464,7 @@ void start_read(const std::shared_ptr<Queue>& queue, const IoExecutor& io_ex, Ta
     }
     if (taker.take(*queue, ec, value)) {
       lock.unlock();
+      if (!ec) queue->notify_space();
       defer_completion(io_ex, std::forward<Handler>(handler), ec, std::move(value));
       return;
     }
@@ -485,11 +508,14 @@ typename Taker::value_type try_read(const std::shared_ptr<Queue>& queue, Taker t
     ec = asio::error::bad_descriptor;
     return value;
   }
-  std::lock_guard lock(queue->mutex_);
-  if (queue->op_ != nullptr)
-    ec = asio::error::already_started;
-  else if (!taker.take(*queue, ec, value))
-    ec = asio::error::would_block;
+  {
+    std::lock_guard lock(queue->mutex_);
+    if (queue->op_ != nullptr)
+      ec = asio::error::already_started;
+    else if (!taker.take(*queue, ec, value))
+      ec = asio::error::would_block;
+  }
+  if (!ec) queue->notify_space();
   return value;
 }
 

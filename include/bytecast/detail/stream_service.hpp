@@ -12,10 +12,21 @@
 
 namespace bytecast::detail {
 
+// An operation parked inside bytecast (a read waiting for data, a write waiting
+// for room) that an execution context shutdown must free without running it.
+class pending_operation {
+ public:
+  virtual void destroy() = 0;
+
+ protected:
+  pending_operation() = default;
+  ~pending_operation() = default;
+};
+
 // A read operation waiting on (or scheduled for) one stream. The concrete type
 // (see reader_queue.hpp) knows the handler; this base is what the queue, the
 // writer and the service need to see.
-class read_op_base {
+class read_op_base : public pending_operation {
  public:
   enum class action { post, run, destroy };
 
@@ -24,7 +35,7 @@ class read_op_base {
   // Completes the operation (on the handler's executor) and frees it.
   void run() { fn_(this, action::run); }
   // Frees the operation without invoking its handler (shutdown).
-  void destroy() { fn_(this, action::destroy); }
+  void destroy() final { fn_(this, action::destroy); }
 
   // Both guarded by the owning queue's mutex.
   bool scheduled = false; // a runner was posted (or is about to be)
@@ -39,11 +50,12 @@ class read_op_base {
   func_type fn_;
 };
 
-// Owns a scheduled operation until it runs. Destroyed unrun (its executor shut
+// Owns a posted operation until it runs. Destroyed unrun (its executor shut
 // down with the runner still queued), it frees the operation: nothing leaks.
+template <class Op>
 class op_runner {
  public:
-  explicit op_runner(read_op_base* op) noexcept : op_(op) {}
+  explicit op_runner(Op* op) noexcept : op_(op) {}
   op_runner(op_runner&& other) noexcept : op_(std::exchange(other.op_, nullptr)) {}
   op_runner& operator=(op_runner&&) = delete;
   ~op_runner() {
@@ -52,20 +64,91 @@ class op_runner {
   void operator()() { std::exchange(op_, nullptr)->run(); }
 
  private:
-  read_op_base* op_;
+  Op* op_;
 };
 
-// Every queue whose executor belongs to one execution context. Shared by the
-// context's service and the queues, so that a queue outliving its context (a
-// stream kept after the io_context was destroyed) still unregisters safely.
-class queue_registry;
+class op_registry;
 
-// The part of a stream's queue that the service and the operations share.
-class queue_base {
+// Something that parks operations: a stream's queue, a bounded writer. It is
+// listed in its execution context's registry for as long as it lives.
+class registry_node {
  public:
-  queue_base(const queue_base&) = delete;
-  queue_base& operator=(const queue_base&) = delete;
+  registry_node(const registry_node&) = delete;
+  registry_node& operator=(const registry_node&) = delete;
 
+  // Called at shutdown with the registry's lock held: hands every parked
+  // operation (one whose handler is not queued on an executor) to `out`.
+  virtual void take_parked(std::vector<pending_operation*>& out) = 0;
+
+ protected:
+  explicit registry_node(std::shared_ptr<op_registry> registry);
+  ~registry_node() = default;
+  // Every derived destructor calls this first, so that a shutdown never sees a
+  // half-destroyed node.
+  void unregister() noexcept;
+
+ private:
+  friend class op_registry;
+  std::shared_ptr<op_registry> registry_;
+  registry_node* prev_ = nullptr; // guarded by the registry's mutex
+  registry_node* next_ = nullptr; // guarded by the registry's mutex
+};
+
+// Every node whose executor belongs to one execution context. Shared by the
+// context's service and the nodes, so that a node outliving its context (a
+// stream kept after the io_context was destroyed) still unregisters safely.
+class op_registry {
+ public:
+  void add(registry_node* n) {
+    std::lock_guard lock(mutex_);
+    if (shut_down_) return;
+    n->next_ = head_;
+    if (head_ != nullptr) head_->prev_ = n;
+    head_ = n;
+  }
+
+  void remove(registry_node* n) noexcept {
+    std::lock_guard lock(mutex_);
+    if (n->prev_ != nullptr) n->prev_->next_ = n->next_;
+    if (n->next_ != nullptr) n->next_->prev_ = n->prev_;
+    if (head_ == n) head_ = n->next_;
+    n->prev_ = n->next_ = nullptr;
+  }
+
+  // Parked operations are destroyed after every lock is released: destroying
+  // a handler may destroy streams, writers and so nodes. Operations already
+  // posted sit in the executor's queue, which destroys them itself.
+  void shutdown() {
+    std::vector<pending_operation*> parked;
+    {
+      std::lock_guard lock(mutex_);
+      shut_down_ = true;
+      while (head_ != nullptr) {
+        registry_node* n = std::exchange(head_, head_->next_);
+        n->prev_ = n->next_ = nullptr;
+        n->take_parked(parked);
+      }
+    }
+    for (pending_operation* op : parked) op->destroy();
+  }
+
+ private:
+  std::mutex mutex_;
+  registry_node* head_ = nullptr; // guarded by mutex_
+  bool shut_down_ = false;        // guarded by mutex_
+};
+
+inline registry_node::registry_node(std::shared_ptr<op_registry> registry) : registry_(std::move(registry)) {
+  if (registry_) registry_->add(this);
+}
+
+inline void registry_node::unregister() noexcept {
+  if (registry_) registry_->remove(this);
+}
+
+// The part of a stream's queue that the operations share.
+class queue_base : public registry_node {
+ public:
   // Asks the pending operation `op` to complete with operation_aborted. Whether
   // it is still waiting or already scheduled, it completes on its own executor
   // and takes nothing from the queue.
@@ -84,12 +167,17 @@ class queue_base {
   // writer stops counting and feeding it.
   [[nodiscard]] bool dead() const noexcept { return dead_.load(std::memory_order_acquire); }
 
+  void take_parked(std::vector<pending_operation*>& out) final {
+    std::lock_guard lock(mutex_);
+    if (op_ != nullptr && !op_->scheduled) out.push_back(std::exchange(op_, nullptr));
+  }
+
   mutable std::mutex mutex_;
   read_op_base* op_ = nullptr; // guarded by mutex_: the outstanding read, if any
 
  protected:
-  explicit queue_base(std::shared_ptr<queue_registry> registry);
-  ~queue_base();
+  using registry_node::registry_node;
+  ~queue_base() = default;
 
   // Called with mutex_ held: marks the pending operation for running and
   // returns it if the caller must post it (after unlocking).
@@ -100,86 +188,31 @@ class queue_base {
   }
 
   std::atomic<bool> dead_{false};
-
- private:
-  friend class queue_registry;
-  std::shared_ptr<queue_registry> registry_;
-  queue_base* prev_ = nullptr; // guarded by the registry's mutex
-  queue_base* next_ = nullptr; // guarded by the registry's mutex
-};
-
-class queue_registry {
- public:
-  void add(queue_base* q) {
-    std::lock_guard lock(mutex_);
-    if (shut_down_) return;
-    q->next_ = head_;
-    if (head_ != nullptr) head_->prev_ = q;
-    head_ = q;
-  }
-
-  void remove(queue_base* q) noexcept {
-    std::lock_guard lock(mutex_);
-    if (q->prev_ != nullptr) q->prev_->next_ = q->next_;
-    if (q->next_ != nullptr) q->next_->prev_ = q->prev_;
-    if (head_ == q) head_ = q->next_;
-    q->prev_ = q->next_ = nullptr;
-  }
-
-  // Scheduled operations sit in the executor's queue, which destroys them
-  // itself. Waiting ones are taken here and destroyed after every lock is
-  // released: destroying a handler may destroy streams and queues.
-  void shutdown() {
-    std::vector<read_op_base*> waiting;
-    {
-      std::lock_guard lock(mutex_);
-      shut_down_ = true;
-      while (head_ != nullptr) {
-        queue_base* q = std::exchange(head_, head_->next_);
-        q->prev_ = q->next_ = nullptr;
-        std::lock_guard qlock(q->mutex_);
-        if (q->op_ != nullptr && !q->op_->scheduled) waiting.push_back(std::exchange(q->op_, nullptr));
-      }
-    }
-    for (read_op_base* op : waiting) op->destroy();
-  }
-
- private:
-  std::mutex mutex_;
-  queue_base* head_ = nullptr; // guarded by mutex_: every registered queue
-  bool shut_down_ = false;     // guarded by mutex_
 };
 
 // One per execution context, as Asio's own I/O objects have: when the context
-// shuts down it destroys the handlers of reads still waiting on a stream, so a
-// stream whose io_context is destroyed first neither leaks nor touches it later.
+// shuts down it destroys the handlers of operations parked in bytecast, so a
+// stream or writer whose io_context is destroyed first neither leaks nor
+// touches it later.
 class stream_service : public asio::execution_context::service {
  public:
   using key_type = stream_service;
   inline static asio::execution_context::id id;
 
   explicit stream_service(asio::execution_context& ctx)
-      : asio::execution_context::service(ctx), registry_(std::make_shared<queue_registry>()) {}
+      : asio::execution_context::service(ctx), registry_(std::make_shared<op_registry>()) {}
 
-  [[nodiscard]] const std::shared_ptr<queue_registry>& registry() const noexcept { return registry_; }
+  [[nodiscard]] const std::shared_ptr<op_registry>& registry() const noexcept { return registry_; }
 
  private:
   void shutdown() override { registry_->shutdown(); }
 
-  std::shared_ptr<queue_registry> registry_;
+  std::shared_ptr<op_registry> registry_;
 };
 
-inline queue_base::queue_base(std::shared_ptr<queue_registry> registry) : registry_(std::move(registry)) {
-  if (registry_) registry_->add(this);
-}
-
-inline queue_base::~queue_base() {
-  if (registry_) registry_->remove(this);
-}
-
-// The service of the context that runs `ex`.
+// The registry of the context that runs `ex`.
 template <class Executor>
-[[nodiscard]] std::shared_ptr<queue_registry> registry_for(const Executor& ex) {
+[[nodiscard]] std::shared_ptr<op_registry> registry_for(const Executor& ex) {
   return asio::use_service<stream_service>(asio::query(ex, asio::execution::context)).registry();
 }
 
