@@ -52,9 +52,9 @@ else()
   set(_asio_wanted "standalone Asio")
 endif()
 set(_asio_find_failure_message
-  "${_asio_wanted} (the header asio.hpp) was not found. Install it, e.g. on Debian/Ubuntu:\n"
-  "    apt-get install libasio-dev\n"
-  "or point CMake at the directory that contains asio.hpp with -Dasio_INCLUDE_DIR=<dir>.")
+  "${_asio_wanted} was not found (no asio.hpp).\n"
+  "On Debian or Ubuntu, install it with: apt-get install libasio-dev\n"
+  "or pass -Dasio_INCLUDE_DIR=<directory that contains asio.hpp>.")
 string(JOIN "" _asio_find_failure_message ${_asio_find_failure_message})
 unset(_asio_wanted)
 
