@@ -1,0 +1,1317 @@
+// Tests for bytecast::basic_byte_stream (byte_stream.hpp): the async_next protocol, the Asio
+// AsyncReadStream surface, completion tokens, inline-completion rules and cancellation.
+#include "test_util.hpp"
+
+#include <array>
+#include <atomic>
+#include <optional>
+#include <type_traits>
+#include <variant>
+
+using namespace bytecast_test;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+// Polls `ctx` until `done()` holds; FAILS the test after `timeout` instead of hanging.
+template <class Pred>
+void poll_until(asio::io_context& ctx, Pred done, std::chrono::steady_clock::duration timeout = 30s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    poll(ctx);
+    if (done()) return;
+    if (std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(1ms);
+  }
+  FAIL("timed out waiting for a completion");
+}
+
+enum class read_op { next, next_chunk, read_some };
+
+const char* name(read_op o) {
+  switch (o) {
+    case read_op::next: return "async_next";
+    case read_op::next_chunk: return "async_next_chunk";
+    case read_op::read_some: return "async_read_some";
+  }
+  return "?";
+}
+
+// One read of any kind, with a callback that records its result. Seeded so that an inline
+// completion is visible. Must outlive the operation.
+struct any_read {
+  read_op op;
+  int calls = 0;
+  std::error_code ec = not_called;
+  std::string data = "<not called>";
+  std::size_t n = 987654321;  // async_read_some only
+  bool empty = false;
+  std::array<char, 64> buf{};
+
+  explicit any_read(read_op o) : op(o) {}
+
+  template <class Stream>
+  void start(Stream& s) {
+    switch (op) {
+      case read_op::next:
+        s.async_next([this](std::error_code e, std::span<const std::byte> b) {
+          ++calls;
+          ec = e;
+          data = to_string(b);
+          empty = b.empty();
+        });
+        break;
+      case read_op::next_chunk:
+        s.async_next_chunk([this](std::error_code e, bytecast::chunk c) {
+          ++calls;
+          ec = e;
+          data = to_string(c.bytes());
+          empty = c.empty();
+        });
+        break;
+      case read_op::read_some:
+        s.async_read_some(asio::buffer(buf), [this](std::error_code e, std::size_t k) {
+          ++calls;
+          ec = e;
+          n = k;
+          data.assign(buf.data(), std::min(k, buf.size()));
+          empty = k == 0;
+        });
+        break;
+    }
+  }
+};
+
+// Drains a stream with async_next until the sentinel; returns the chunks' contents.
+std::vector<std::string> drain(asio::io_context& ctx, bytecast::byte_stream& s) {
+  std::vector<std::string> out;
+  for (int guard = 0; guard < 100000; ++guard) {
+    auto r = next_now(ctx, s);
+    REQUIRE_FALSE(r.ec);
+    if (r.empty_span) return out;
+    out.push_back(r.data);
+  }
+  FAIL("no sentinel");
+  return out;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Types and basic protocol
+// ---------------------------------------------------------------------------------------------
+
+TEST_CASE("byte_stream: is move-only and reports its writer's executor and id") {
+  CHECK_FALSE(std::is_copy_constructible_v<bytecast::byte_stream>);
+  CHECK_FALSE(std::is_copy_assignable_v<bytecast::byte_stream>);
+  CHECK(std::is_move_constructible_v<bytecast::byte_stream>);
+  CHECK(std::is_move_assignable_v<bytecast::byte_stream>);
+  CHECK(std::is_same_v<bytecast::byte_stream::executor_type, asio::any_io_executor>);
+  CHECK(noexcept(std::declval<const bytecast::byte_stream&>().get_executor()));
+  CHECK(noexcept(std::declval<const bytecast::byte_stream&>().writer_id()));
+  CHECK(std::is_same_v<decltype(std::declval<const bytecast::byte_stream&>().writer_id()), std::uint64_t>);
+
+  asio::io_context ctx;
+  bytecast::byte_writer w1(ctx);
+  bytecast::byte_writer w2(ctx);
+  auto s1 = w1.stream();
+  auto s2 = w2.stream();
+  CHECK(s1.writer_id() == w1.id());
+  CHECK(s2.writer_id() == w2.id());
+  CHECK(s1.writer_id() != s2.writer_id());
+  CHECK(s1.get_executor() == w1.get_executor());
+}
+
+TEST_CASE("byte_stream: receives every chunk in the writer's order, each exactly as written") {
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  auto s = w.stream();
+  std::vector<std::string> sent;
+  for (int i = 0; i < 100; ++i) {
+    sent.push_back(std::to_string(i) + std::string(static_cast<std::size_t>(i % 7) * 13, char('a' + i % 26)));
+    w.write(sent.back());
+  }
+  w.close();
+  CHECK(drain(ctx, s) == sent);
+}
+
+TEST_CASE("byte_stream: a late stream sees only chunks written after it was created") {
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  auto early = w.stream();
+  w.write("one");
+  w.write("two");
+  auto late = w.stream();
+  w.write("three");
+  auto later = w.stream();
+  w.close();
+  CHECK(drain(ctx, early) == std::vector<std::string>{"one", "two", "three"});
+  CHECK(drain(ctx, late) == std::vector<std::string>{"three"});
+  CHECK(drain(ctx, later).empty());
+}
+
+TEST_CASE("byte_stream: a stream made from a closed writer yields the sentinel at once") {
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  w.write("before close");
+  w.close();
+  auto s = w.stream();
+  auto first = next_now(ctx, s);
+  CHECK_FALSE(first.ec);
+  CHECK(first.empty_span);
+  auto second = next_now(ctx, s);
+  CHECK(second.ec == asio::error::eof);
+  CHECK(second.empty_span);
+
+  auto t = w.stream();
+  std::error_code ec = not_called;
+  auto b = t.try_next(ec);
+  CHECK_FALSE(ec);
+  CHECK(b.empty());
+  b = t.try_next(ec);
+  CHECK(ec == asio::error::eof);
+  CHECK(b.empty());
+}
+
+TEST_CASE("byte_stream: the close sentinel comes exactly once, then eof forever") {
+  auto op = GENERATE(read_op::next, read_op::next_chunk);
+  CAPTURE(name(op));
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  auto s = w.stream();
+  w.write("data");
+  w.close();
+
+  any_read data(op);
+  data.start(s);
+  run_all(ctx);
+  CHECK_FALSE(data.ec);
+  CHECK(data.data == "data");
+  CHECK_FALSE(data.empty);
+
+  any_read sentinel(op);
+  sentinel.start(s);
+  run_all(ctx);
+  CHECK(sentinel.calls == 1);
+  CHECK_FALSE(sentinel.ec);
+  CHECK(sentinel.empty);
+
+  for (int i = 0; i < 5; ++i) {
+    any_read eof(op);
+    eof.start(s);
+    run_all(ctx);
+    CHECK(eof.calls == 1);
+    CHECK(eof.ec == asio::error::eof);
+    CHECK(eof.empty);
+  }
+}
+
+TEST_CASE("byte_stream: a writer destroyed before its streams still delivers every chunk, then the sentinel") {
+  asio::io_context ctx;
+  std::optional<bytecast::byte_writer> w(std::in_place, ctx);
+  auto a = w->stream();
+  auto b = w->stream();
+  const auto id = w->id();
+  std::vector<std::string> sent;
+  for (int i = 0; i < 20; ++i) {
+    sent.push_back("chunk " + std::to_string(i));
+    w->write(sent.back());
+  }
+  w.reset();
+  CHECK(a.writer_id() == id);
+  CHECK(drain(ctx, a) == sent);
+  CHECK(drain(ctx, b) == sent);
+  CHECK(next_now(ctx, a).ec == asio::error::eof);
+}
+
+TEST_CASE("byte_stream: a dropped stream's queued memory is released by the writer's next write") {
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  auto keeper = w.stream();  // a reader that keeps up: it must not keep the dropped reader's chunks alive
+  const auto payload = make_bytes(8 * MiB, 2);
+  constexpr int chunks = 8;
+
+  std::optional<bytecast::byte_stream> dropped(w.stream());
+  const auto base = allocated_bytes();
+  for (int i = 0; i < chunks; ++i) {
+    w.write(payload);
+    // keeper consumes each chunk right away and lets go of it with its next operation
+    std::error_code ec;
+    auto b = keeper.try_next(ec);
+    REQUIRE_FALSE(ec);
+    REQUIRE(b.size() == payload.size());
+  }
+  std::error_code ec;
+  (void)keeper.try_next(ec);  // next operation on keeper: its last span is released
+  CHECK(ec == asio::error::would_block);
+  CHECK(dropped->queued_chunks() == chunks);
+  CHECK(dropped->queued_bytes() == chunks * payload.size());
+  const auto with_backlog = allocated_bytes();
+  CHECK(with_backlog >= base + (chunks - 1) * payload.size());
+
+  dropped.reset();
+  w.write("tick");  // the writer's next write prunes the dead stream at the latest
+  CHECK(w.stream_count() == 1);
+  const auto after = allocated_bytes();
+  CAPTURE(base, with_backlog, after);
+  // The dropped reader held 8 chunks; allow one more for the keeper's last span.
+  CHECK(after < base + 2 * payload.size());
+  run_all(ctx);
+}
+
+TEST_CASE("byte_stream: the span stays valid until the next operation on the stream") {
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  auto s = w.stream();
+  auto other = w.stream();
+  const auto first = make_bytes(10000, 1);
+  w.write(first);
+
+  std::span<const std::byte> held;
+  std::error_code ec = not_called;
+  s.async_next([&](std::error_code e, std::span<const std::byte> b) {
+    ec = e;
+    held = b;
+  });
+  run_all(ctx);
+  REQUIRE_FALSE(ec);
+  REQUIRE(held.size() == first.size());
+
+  // Other activity on the writer and on other streams does not invalidate it.
+  for (int i = 0; i < 50; ++i) w.write(make_bytes(10000, static_cast<unsigned>(i + 10)));
+  for (int i = 0; i < 51; ++i) (void)next_now(ctx, other);
+  CHECK(std::memcmp(held.data(), first.data(), first.size()) == 0);
+
+  // Same for try_next.
+  auto b = s.try_next(ec);
+  REQUIRE_FALSE(ec);
+  const auto expected = make_bytes(10000, 10);
+  REQUIRE(b.size() == expected.size());
+  w.write("more");
+  w.close();
+  CHECK(std::memcmp(b.data(), expected.data(), expected.size()) == 0);
+}
+
+TEST_CASE("byte_stream: async_next_chunk returns an owning chunk that outlives the stream and the writer") {
+  asio::io_context ctx;
+  std::vector<bytecast::chunk> kept;
+  std::vector<std::string> sent;
+  {
+    bytecast::byte_writer w(ctx);
+    auto s = w.stream();
+    for (int i = 0; i < 5; ++i) {
+      sent.push_back(std::string(1000 + static_cast<std::size_t>(i), char('A' + i)));
+      w.write(sent.back());
+    }
+    for (int i = 0; i < 5; ++i) {
+      std::error_code ec = not_called;
+      s.async_next_chunk([&](std::error_code e, bytecast::chunk c) {
+        ec = e;
+        kept.push_back(std::move(c));
+      });
+      run_all(ctx);
+      REQUIRE_FALSE(ec);
+    }
+  }
+  run_all(ctx);
+  REQUIRE(kept.size() == 5);
+  for (std::size_t i = 0; i < kept.size(); ++i) CHECK(to_string(kept[i].bytes()) == sent[i]);
+}
+
+TEST_CASE("byte_stream: queued_chunks and queued_bytes are a snapshot of the backlog") {
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  auto s = w.stream();
+  auto other = w.stream();
+  CHECK(s.queued_chunks() == 0);
+  CHECK(s.queued_bytes() == 0);
+  w.write("a");
+  w.write("bb");
+  w.write("ccc");
+  CHECK(s.queued_chunks() == 3);
+  CHECK(s.queued_bytes() == 6);
+  CHECK(next_now(ctx, s).data == "a");
+  CHECK(s.queued_chunks() == 2);
+  CHECK(s.queued_bytes() == 5);
+  std::error_code ec;
+  CHECK(to_string(s.try_next(ec)) == "bb");
+  CHECK(s.queued_chunks() == 1);
+  CHECK(s.queued_bytes() == 3);
+  CHECK(to_string(s.try_next(ec)) == "ccc");
+  CHECK(s.queued_chunks() == 0);
+  CHECK(s.queued_bytes() == 0);
+  CHECK(other.queued_chunks() == 3);  // each reader has its own backlog
+  CHECK(other.queued_bytes() == 6);
+}
+
+TEST_CASE("byte_stream: one slow stream never delays the others") {
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  auto slow = w.stream();
+  auto fast = w.stream();
+  for (int i = 0; i < 1000; ++i) {
+    w.write(std::to_string(i));
+    auto r = next_now(ctx, fast);
+    REQUIRE(r.data == std::to_string(i));
+  }
+  CHECK(slow.queued_chunks() == 1000);
+  CHECK(next_now(ctx, slow).data == "0");
+}
+
+TEST_CASE("byte_stream: move construction and assignment keep the read position") {
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  auto s = w.stream();
+  w.write("1");
+  w.write("2");
+  w.write("3");
+  CHECK(next_now(ctx, s).data == "1");
+  bytecast::byte_stream moved(std::move(s));
+  CHECK(moved.writer_id() == w.id());
+  CHECK(next_now(ctx, moved).data == "2");
+
+  auto target = w.stream();  // its own reader, replaced by the assignment below
+  target = std::move(moved);
+  CHECK(next_now(ctx, target).data == "3");
+  w.write("4");
+  CHECK(w.stream_count() == 1);
+  w.close();
+  CHECK(drain(ctx, target) == std::vector<std::string>{"4"});
+}
+
+// ---------------------------------------------------------------------------------------------
+// try_next
+// ---------------------------------------------------------------------------------------------
+
+TEST_CASE("byte_stream: try_next returns queued chunks, the sentinel once, then eof") {
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  auto s = w.stream();
+  w.write("x");
+  w.write("yz");
+  w.close();
+  std::error_code ec = not_called;
+  auto b = s.try_next(ec);
+  CHECK_FALSE(ec);
+  CHECK(to_string(b) == "x");
+  b = s.try_next(ec);
+  CHECK_FALSE(ec);
+  CHECK(to_string(b) == "yz");
+  b = s.try_next(ec);
+  CHECK_FALSE(ec);
+  CHECK(b.empty());  // sentinel
+  for (int i = 0; i < 3; ++i) {
+    ec = not_called;
+    b = s.try_next(ec);
+    CHECK(ec == asio::error::eof);
+    CHECK(b.empty());
+  }
+  CHECK(next_now(ctx, s).ec == asio::error::eof);
+}
+
+TEST_CASE("byte_stream: try_next reports would_block while nothing is queued") {
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  auto s = w.stream();
+  std::error_code ec;
+  auto b = s.try_next(ec);
+  CHECK(ec == asio::error::would_block);
+  CHECK(b.empty());
+  b = s.try_next(ec);
+  CHECK(ec == asio::error::would_block);
+  w.write("now");
+  b = s.try_next(ec);
+  CHECK_FALSE(ec);
+  CHECK(to_string(b) == "now");
+  b = s.try_next(ec);
+  CHECK(ec == asio::error::would_block);
+  w.close();
+  b = s.try_next(ec);
+  CHECK_FALSE(ec);
+  CHECK(b.empty());
+}
+
+TEST_CASE("byte_stream: try_next while an operation is pending reports already_started") {
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  auto s = w.stream();
+  next_result pending;
+  s.async_next(pending.handler());
+  poll(ctx);
+  REQUIRE(pending.calls == 0);
+  std::error_code ec;
+  auto b = s.try_next(ec);
+  CHECK(ec == asio::error::already_started);
+  CHECK(b.empty());
+  w.write("for the pending one");
+  run_all(ctx);
+  CHECK(pending.calls == 1);
+  CHECK_FALSE(pending.ec);
+  CHECK(pending.data == "for the pending one");
+  b = s.try_next(ec);
+  CHECK(ec == asio::error::would_block);
+}
+
+TEST_CASE("byte_stream: try_next and async_next share one read position") {
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  auto s = w.stream();
+  for (int i = 0; i < 6; ++i) w.write(std::to_string(i));
+  w.close();
+  std::error_code ec;
+  CHECK(to_string(s.try_next(ec)) == "0");
+  CHECK(next_now(ctx, s).data == "1");
+  CHECK(to_string(s.try_next(ec)) == "2");
+  CHECK(next_now(ctx, s).data == "3");
+  CHECK(to_string(s.try_next(ec)) == "4");
+  CHECK(next_now(ctx, s).data == "5");
+  auto b = s.try_next(ec);
+  CHECK_FALSE(ec);
+  CHECK(b.empty());
+  CHECK(next_now(ctx, s).ec == asio::error::eof);
+}
+
+TEST_CASE("byte_stream: the documented drain loop reads everything") {
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  auto s = w.stream();
+  std::vector<std::string> got;
+  bool ended = false;
+  asio::co_spawn(
+      ctx,
+      [&]() -> asio::awaitable<void> {
+        for (;;) {
+          std::error_code ec;
+          auto b = s.try_next(ec);
+          if (ec == asio::error::would_block)
+            b = co_await s.async_next(asio::use_awaitable);
+          else if (ec)
+            break;
+          if (b.empty()) {
+            ended = true;
+            break;
+          }
+          got.push_back(to_string(b));
+        }
+      },
+      rethrow{});
+  std::vector<std::string> sent;
+  for (int round = 0; round < 10; ++round) {
+    for (int i = 0; i < round; ++i) {
+      sent.push_back(std::to_string(round) + "." + std::to_string(i));
+      w.write(sent.back());
+    }
+    poll(ctx);
+  }
+  w.close();
+  run_all(ctx);
+  CHECK(ended);
+  CHECK(got == sent);
+}
+
+// ---------------------------------------------------------------------------------------------
+// async_read_some / AsyncReadStream
+// ---------------------------------------------------------------------------------------------
+
+TEST_CASE("byte_stream: async_read_some copies at most the buffer size and consumes a chunk over several reads") {
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  auto s = w.stream();
+  w.write("abcdefghij");
+  w.write("KLM");
+  w.close();
+  std::string all;
+  std::array<char, 4> buf{};
+  for (int i = 0; i < 100; ++i) {
+    size_result r;
+    s.async_read_some(asio::buffer(buf), r.handler());
+    run_all(ctx);
+    REQUIRE(r.calls == 1);
+    if (r.ec == asio::error::eof) {
+      CHECK(r.n == 0);
+      break;
+    }
+    REQUIRE_FALSE(r.ec);
+    CHECK(r.n >= 1);
+    CHECK(r.n <= buf.size());
+    all.append(buf.data(), std::min(r.n, buf.size()));
+  }
+  CHECK(all == "abcdefghijKLM");
+  size_result again;
+  s.async_read_some(asio::buffer(buf), again.handler());
+  run_all(ctx);
+  CHECK(again.ec == asio::error::eof);
+  CHECK(again.n == 0);
+}
+
+TEST_CASE("byte_stream: async_next after a partial async_read_some returns the unread rest of the chunk") {
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  auto s = w.stream();
+  w.write("hello world");
+  w.write("next");
+  std::array<char, 5> buf{};
+  size_result r;
+  s.async_read_some(asio::buffer(buf), r.handler());
+  run_all(ctx);
+  REQUIRE_FALSE(r.ec);
+  REQUIRE(r.n >= 1);
+  REQUIRE(r.n <= 5);
+  CHECK(std::string(buf.data(), r.n) == std::string("hello").substr(0, r.n));
+  CHECK(next_now(ctx, s).data == std::string("hello world").substr(r.n));
+
+  // and async_next_chunk after a partial read, too
+  size_result r2;
+  std::array<char, 2> two{};
+  s.async_read_some(asio::buffer(two), r2.handler());
+  run_all(ctx);
+  REQUIRE_FALSE(r2.ec);
+  REQUIRE(r2.n >= 1);
+  next_result rest;
+  s.async_next_chunk(rest.chunk_handler());
+  run_all(ctx);
+  CHECK_FALSE(rest.ec);
+  CHECK(rest.data == std::string("next").substr(r2.n));
+}
+
+TEST_CASE("byte_stream: async_read_some with a zero-size buffer completes with 0, not inline") {
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  auto s = w.stream();
+  std::string expected = "after";
+  SECTION("nothing queued") {}
+  SECTION("data queued") {
+    w.write("untouched");
+    expected = "untouchedafter";
+  }
+  size_result r;
+  s.async_read_some(asio::mutable_buffer(), r.handler());
+  CHECK(r.calls == 0);
+  CHECK(r.ec == not_called);
+  poll_until(ctx, [&] { return r.calls > 0; });
+  CHECK(r.calls == 1);
+  CHECK_FALSE(r.ec);
+  CHECK(r.n == 0);
+  w.write("after");
+  w.close();
+  // nothing was consumed by the zero-size read
+  std::string all;
+  for (const auto& c : drain(ctx, s)) all += c;
+  CHECK(all == expected);
+}
+
+TEST_CASE("byte_stream: async_read_some waits for data, then reports eof after the last byte") {
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  auto s = w.stream();
+  std::array<char, 16> buf{};
+  size_result r;
+  s.async_read_some(asio::buffer(buf), r.handler());
+  poll(ctx);
+  CHECK(r.calls == 0);
+  w.write("late");
+  poll_until(ctx, [&] { return r.calls > 0; });
+  CHECK_FALSE(r.ec);
+  CHECK(std::string(buf.data(), r.n) == std::string("late").substr(0, r.n));
+
+  w.close();
+  std::string rest;
+  for (int i = 0; i < 10; ++i) {
+    size_result more;
+    s.async_read_some(asio::buffer(buf), more.handler());
+    run_all(ctx);
+    if (more.ec) {
+      CHECK(more.ec == asio::error::eof);
+      CHECK(more.n == 0);
+      break;
+    }
+    rest.append(buf.data(), more.n);
+  }
+  CHECK(rest == std::string("late").substr(r.n));
+}
+
+TEST_CASE("byte_stream: asio::async_read with a dynamic buffer reads everything until eof") {
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  auto s = w.stream();
+  auto s2 = w.stream();
+  const auto big = make_bytes(150000, 8);  // more than one async_read_some step of asio::async_read
+  w.write("small|");
+  w.write(big);
+  w.write("|end");
+  w.close();
+  const std::string expected = "small|" + to_string(big) + "|end";
+
+  SECTION("with as_tuple") {
+    auto [ec, n, text] = run_coro(ctx, [&]() -> asio::awaitable<std::tuple<std::error_code, std::size_t, std::string>> {
+      std::string str;
+      auto [e, k] = co_await asio::async_read(s, asio::dynamic_buffer(str), as_tuple(asio::use_awaitable));
+      co_return std::tuple{e, k, str};
+    }());
+    CHECK(ec == asio::error::eof);
+    CHECK(n == expected.size());
+    CHECK(text == expected);
+  }
+  SECTION("with redirect_error") {
+    auto [ec, n, text] = run_coro(ctx, [&]() -> asio::awaitable<std::tuple<std::error_code, std::size_t, std::string>> {
+      std::string str;
+      std::error_code e;
+      auto k = co_await asio::async_read(s2, asio::dynamic_buffer(str), asio::redirect_error(asio::use_awaitable, e));
+      co_return std::tuple{e, k, str};
+    }());
+    CHECK(ec == asio::error::eof);
+    CHECK(n == expected.size());
+    CHECK(text == expected);
+  }
+}
+
+TEST_CASE("byte_stream: asio::async_read of an exact size spans chunk boundaries") {
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  auto s = w.stream();
+  w.write("abc");
+  w.write("defg");
+  w.write("hij");
+  std::array<char, 5> first{};
+  std::array<char, 5> second{};
+  size_result r1, r2;
+  asio::async_read(s, asio::buffer(first), r1.handler());
+  run_all(ctx);
+  CHECK_FALSE(r1.ec);
+  CHECK(r1.n == 5);
+  CHECK(std::string(first.data(), 5) == "abcde");
+  asio::async_read(s, asio::buffer(second), r2.handler());
+  run_all(ctx);
+  CHECK_FALSE(r2.ec);
+  CHECK(r2.n == 5);
+  CHECK(std::string(second.data(), 5) == "fghij");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Never inline; executors
+// ---------------------------------------------------------------------------------------------
+
+TEST_CASE("byte_stream: no read path completes inline") {
+  const auto op = GENERATE(read_op::next, read_op::next_chunk, read_op::read_some);
+  // Initiated from outside the io_context, or from a handler running on the stream's executor
+  // (where a careless dispatch would run the completion inline).
+  const bool on_executor = GENERATE(false, true);
+  CAPTURE(name(op), on_executor);
+
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  auto s = w.stream();
+  any_read r(op);
+
+  // Runs `initiate` and asserts that nothing completed inside it.
+  auto initiate = [&](auto&& fn) {
+    if (!on_executor) {
+      fn();
+      CHECK(r.calls == 0);
+      CHECK(r.ec == not_called);
+      return;
+    }
+    bool ran = false;
+    asio::post(ctx, [&] {
+      fn();
+      CHECK(r.calls == 0);
+      CHECK(r.ec == not_called);
+      ran = true;
+    });
+    poll_until(ctx, [&] { return ran; });
+  };
+
+  SECTION("with data ready") {
+    w.write("ready");
+    initiate([&] { r.start(s); });
+    poll_until(ctx, [&] { return r.calls > 0; });
+    CHECK(r.calls == 1);
+    CHECK_FALSE(r.ec);
+    CHECK_FALSE(r.data.empty());
+    CHECK(std::string("ready").rfind(r.data, 0) == 0);
+  }
+  SECTION("with nothing queued, completed by a later write") {
+    initiate([&] {
+      r.start(s);
+      CHECK(r.calls == 0);
+      w.write("later");
+    });
+    poll_until(ctx, [&] { return r.calls > 0; });
+    CHECK(r.calls == 1);
+    CHECK_FALSE(r.ec);
+    CHECK(std::string("later").rfind(r.data, 0) == 0);
+  }
+  SECTION("with nothing queued, completed by a later close") {
+    initiate([&] {
+      r.start(s);
+      CHECK(r.calls == 0);
+      w.close();
+    });
+    poll_until(ctx, [&] { return r.calls > 0; });
+    CHECK(r.calls == 1);
+    CHECK(r.empty);
+    if (op == read_op::read_some)
+      CHECK(r.ec == asio::error::eof);
+    else
+      CHECK_FALSE(r.ec);
+  }
+  SECTION("with the sentinel ready") {
+    w.close();
+    initiate([&] { r.start(s); });
+    poll_until(ctx, [&] { return r.calls > 0; });
+    CHECK(r.empty);
+    if (op == read_op::read_some)
+      CHECK(r.ec == asio::error::eof);
+    else
+      CHECK_FALSE(r.ec);
+  }
+  SECTION("after the end of the stream") {
+    w.close();
+    if (op == read_op::read_some) {
+      any_read first(op);
+      first.start(s);
+      poll_until(ctx, [&] { return first.calls > 0; });
+      REQUIRE(first.ec == asio::error::eof);
+    } else {
+      auto sentinel = next_now(ctx, s);
+      REQUIRE_FALSE(sentinel.ec);
+      REQUIRE(sentinel.empty_span);
+    }
+    initiate([&] { r.start(s); });
+    poll_until(ctx, [&] { return r.calls > 0; });
+    CHECK(r.ec == asio::error::eof);
+    CHECK(r.empty);
+  }
+  SECTION("while another operation is pending (already_started)") {
+    next_result first;
+    s.async_next(first.handler());
+    poll(ctx);
+    REQUIRE(first.calls == 0);
+    initiate([&] { r.start(s); });
+    poll_until(ctx, [&] { return r.calls > 0; });
+    CHECK(r.ec == asio::error::already_started);
+    CHECK(first.calls == 0);
+    w.write("first");
+    poll_until(ctx, [&] { return first.calls > 0; });
+    CHECK(first.data == "first");
+    CHECK(r.calls == 1);
+  }
+}
+
+TEST_CASE("byte_stream: completion handlers run on their associated executor") {
+  asio::io_context ctx;        // the writer's and stream's executor
+  asio::io_context other_ctx;  // the handler's associated executor
+  bytecast::byte_writer w(ctx);
+  auto s = w.stream();
+
+  SECTION("bound to another io_context") {
+    int calls = 0;
+    bool on_other = false;
+    std::string data;
+    s.async_next(asio::bind_executor(other_ctx, [&](std::error_code ec, std::span<const std::byte> b) {
+      ++calls;
+      on_other = other_ctx.get_executor().running_in_this_thread();
+      data = ec ? ec.message() : to_string(b);
+    }));
+    w.write("elsewhere");
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (calls == 0 && std::chrono::steady_clock::now() < deadline) {
+      poll(ctx);
+      poll(other_ctx);
+    }
+    REQUIRE(calls == 1);
+    CHECK(on_other);
+    CHECK(data == "elsewhere");
+  }
+  SECTION("bound to a strand") {
+    auto strand = asio::make_strand(ctx);
+    bool on_strand = false;
+    std::size_t n = 0;
+    std::array<char, 8> buf{};
+    w.write("strand");
+    s.async_read_some(asio::buffer(buf), asio::bind_executor(strand, [&](std::error_code, std::size_t k) {
+      on_strand = strand.running_in_this_thread();
+      n = k;
+    }));
+    run_all(ctx);
+    CHECK(on_strand);
+    CHECK(n >= 1);
+  }
+  SECTION("by default the stream's executor") {
+    bool on_ctx = false;
+    int calls = 0;
+    s.async_next_chunk([&](std::error_code, bytecast::chunk) {
+      ++calls;
+      on_ctx = ctx.get_executor().running_in_this_thread();
+    });
+    w.write("default");
+    run_all(ctx);
+    CHECK(calls == 1);
+    CHECK(on_ctx);
+  }
+}
+
+TEST_CASE("byte_stream: a pending read keeps its io_context running") {
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  auto s = w.stream();
+  next_result r;
+  s.async_next(r.handler());
+  std::atomic<bool> run_returned{false};
+  std::thread io([&] {
+    ctx.run_for(60s);
+    run_returned = true;
+  });
+  std::this_thread::sleep_for(50ms);
+  const bool returned_early = run_returned.load();
+  w.write("kept alive");
+  io.join();
+  CHECK_FALSE(returned_early);
+  CHECK(r.calls == 1);
+  CHECK(r.data == "kept alive");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Completion tokens
+// ---------------------------------------------------------------------------------------------
+
+TEST_CASE("byte_stream: every read works with a plain callback") {
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  auto s = w.stream();
+  w.write("cb1");
+  w.write("cb2");
+  w.write("cb3");
+  w.close();
+  any_read a(read_op::next), b(read_op::next_chunk), c(read_op::read_some);
+  a.start(s);
+  run_all(ctx);
+  b.start(s);
+  run_all(ctx);
+  c.start(s);
+  run_all(ctx);
+  CHECK(a.data == "cb1");
+  CHECK(b.data == "cb2");
+  CHECK(c.data == "cb3");
+  CHECK(c.n == 3);
+}
+
+TEST_CASE("byte_stream: every read works with use_awaitable and throws eof after the end") {
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  auto s = w.stream();
+  w.write("aw1");
+  w.write("aw2");
+  w.write("aw3");
+  w.close();
+  auto got = run_coro(ctx, [&]() -> asio::awaitable<std::vector<std::string>> {
+    std::vector<std::string> out;
+    auto b = co_await s.async_next(asio::use_awaitable);
+    out.push_back(to_string(b));
+    bytecast::chunk c = co_await s.async_next_chunk(asio::use_awaitable);
+    out.push_back(to_string(c.bytes()));
+    std::array<char, 8> buf{};
+    std::size_t n = co_await s.async_read_some(asio::buffer(buf), asio::use_awaitable);
+    out.emplace_back(buf.data(), n);
+    auto sentinel = co_await s.async_next(asio::use_awaitable);
+    out.push_back(sentinel.empty() ? "<sentinel>" : "<data>");
+    try {
+      co_await s.async_next(asio::use_awaitable);
+      out.push_back("<no throw>");
+    } catch (const std::system_error& e) {
+      out.push_back(e.code() == asio::error::eof ? "<eof>" : e.code().message());
+    }
+    try {
+      co_await s.async_read_some(asio::buffer(buf), asio::use_awaitable);
+      out.push_back("<no throw>");
+    } catch (const std::system_error& e) {
+      out.push_back(e.code() == asio::error::eof ? "<eof>" : e.code().message());
+    }
+    co_return out;
+  }());
+  CHECK(got == std::vector<std::string>{"aw1", "aw2", "aw3", "<sentinel>", "<eof>", "<eof>"});
+}
+
+TEST_CASE("byte_stream: every read works with use_future") {
+  asio::io_context ctx;
+  auto work = asio::make_work_guard(ctx);
+  std::thread io([&] { ctx.run_for(120s); });
+  {
+    bytecast::byte_writer w(ctx);
+    auto s = w.stream();
+
+    auto f1 = s.async_next(asio::use_future);
+    w.write("fut1");  // written after the read was started
+    REQUIRE(f1.wait_for(30s) == std::future_status::ready);
+    CHECK(to_string(f1.get()) == "fut1");
+
+    w.write("fut2");
+    auto f2 = s.async_next_chunk(asio::use_future);
+    REQUIRE(f2.wait_for(30s) == std::future_status::ready);
+    CHECK(to_string(f2.get().bytes()) == "fut2");
+
+    w.write("fut3");
+    std::array<char, 8> buf{};
+    auto f3 = s.async_read_some(asio::buffer(buf), asio::use_future);
+    REQUIRE(f3.wait_for(30s) == std::future_status::ready);
+    const auto n = f3.get();
+    CHECK(std::string(buf.data(), n) == "fut3");
+
+    w.close();
+    auto f4 = s.async_next(asio::use_future);
+    REQUIRE(f4.wait_for(30s) == std::future_status::ready);
+    CHECK(f4.get().empty());
+
+    auto f5 = s.async_next_chunk(asio::use_future);
+    REQUIRE(f5.wait_for(30s) == std::future_status::ready);
+    bool threw_eof = false;
+    try {
+      (void)f5.get();
+    } catch (const std::system_error& e) {
+      threw_eof = e.code() == asio::error::eof;
+    }
+    CHECK(threw_eof);
+  }
+  work.reset();
+  io.join();
+}
+
+TEST_CASE("byte_stream: every read works with deferred") {
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  auto s = w.stream();
+
+  // A deferred operation starts only when it is invoked.
+  auto op1 = s.async_next(deferred);
+  auto op2 = s.async_next_chunk(deferred);
+  std::array<char, 8> buf{};
+  auto op3 = s.async_read_some(asio::buffer(buf), deferred);
+  w.write("def1");
+  w.write("def2");
+  w.write("def3");
+  w.close();
+
+  next_result r1, r2;
+  size_result r3;
+  std::move(op1)(r1.handler());
+  run_all(ctx);
+  std::move(op2)(r2.chunk_handler());
+  run_all(ctx);
+  std::move(op3)(r3.handler());
+  run_all(ctx);
+  CHECK(r1.data == "def1");
+  CHECK(r2.data == "def2");
+  CHECK_FALSE(r3.ec);
+  CHECK(std::string(buf.data(), r3.n) == "def3");
+
+  // and awaited through use_awaitable
+  auto sentinel_empty = run_coro(ctx, [&]() -> asio::awaitable<bool> {
+    auto b = co_await s.async_next(deferred)(asio::use_awaitable);
+    co_return b.empty();
+  }());
+  CHECK(sentinel_empty);
+}
+
+TEST_CASE("byte_stream: every read works with as_tuple") {
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  auto s = w.stream();
+  w.write("tup1");
+  w.write("tup2");
+  w.write("tup3");
+  w.close();
+  auto got = run_coro(ctx, [&]() -> asio::awaitable<std::vector<std::string>> {
+    std::vector<std::string> out;
+    auto [e1, b] = co_await s.async_next(as_tuple(asio::use_awaitable));
+    out.push_back(e1 ? e1.message() : to_string(b));
+    auto [e2, c] = co_await s.async_next_chunk(as_tuple(asio::use_awaitable));
+    out.push_back(e2 ? e2.message() : to_string(c.bytes()));
+    std::array<char, 8> buf{};
+    auto [e3, n] = co_await s.async_read_some(asio::buffer(buf), as_tuple(asio::use_awaitable));
+    out.push_back(e3 ? e3.message() : std::string(buf.data(), n));
+    auto [e4, sentinel] = co_await s.async_next(as_tuple(asio::use_awaitable));
+    out.push_back(!e4 && sentinel.empty() ? "<sentinel>" : "<unexpected>");
+    auto [e5, none] = co_await s.async_next_chunk(as_tuple(asio::use_awaitable));
+    out.push_back(e5 == asio::error::eof && none.empty() ? "<eof>" : "<unexpected>");
+    co_return out;
+  }());
+  CHECK(got == std::vector<std::string>{"tup1", "tup2", "tup3", "<sentinel>", "<eof>"});
+
+  // as_tuple with a callback
+  std::tuple<std::error_code, std::span<const std::byte>> result{not_called, {}};
+  int calls = 0;
+  s.async_next(as_tuple([&](std::tuple<std::error_code, std::span<const std::byte>> t) {
+    ++calls;
+    result = t;
+  }));
+  CHECK(calls == 0);
+  run_all(ctx);
+  CHECK(calls == 1);
+  CHECK(std::get<0>(result) == asio::error::eof);
+}
+
+TEST_CASE("byte_stream: every read works with redirect_error") {
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  auto s = w.stream();
+  w.write("red1");
+  w.write("red2");
+  w.write("red3");
+  w.close();
+  auto got = run_coro(ctx, [&]() -> asio::awaitable<std::vector<std::string>> {
+    std::vector<std::string> out;
+    std::error_code ec = not_called;
+    auto b = co_await s.async_next(asio::redirect_error(asio::use_awaitable, ec));
+    out.push_back(ec ? ec.message() : to_string(b));
+    ec = not_called;
+    auto c = co_await s.async_next_chunk(asio::redirect_error(asio::use_awaitable, ec));
+    out.push_back(ec ? ec.message() : to_string(c.bytes()));
+    ec = not_called;
+    std::array<char, 8> buf{};
+    auto n = co_await s.async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
+    out.push_back(ec ? ec.message() : std::string(buf.data(), n));
+    ec = not_called;
+    auto sentinel = co_await s.async_next(asio::redirect_error(asio::use_awaitable, ec));
+    out.push_back(!ec && sentinel.empty() ? "<sentinel>" : "<unexpected>");
+    ec = {};
+    auto none = co_await s.async_next(asio::redirect_error(asio::use_awaitable, ec));
+    out.push_back(ec == asio::error::eof && none.empty() ? "<eof>" : "<unexpected>");
+    ec = {};
+    auto zero = co_await s.async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
+    out.push_back(ec == asio::error::eof && zero == 0 ? "<eof>" : "<unexpected>");
+    co_return out;
+  }());
+  CHECK(got == std::vector<std::string>{"red1", "red2", "red3", "<sentinel>", "<eof>", "<eof>"});
+}
+
+// ---------------------------------------------------------------------------------------------
+// One operation at a time
+// ---------------------------------------------------------------------------------------------
+
+TEST_CASE("byte_stream: a second read while one is pending fails with already_started and leaves the first untouched") {
+  const auto first_op = GENERATE(read_op::next, read_op::next_chunk, read_op::read_some);
+  const auto second_op = GENERATE(read_op::next, read_op::next_chunk, read_op::read_some);
+  CAPTURE(name(first_op), name(second_op));
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  auto s = w.stream();
+  any_read first(first_op), second(second_op);
+  first.start(s);
+  poll(ctx);
+  REQUIRE(first.calls == 0);
+  second.start(s);
+  CHECK(second.calls == 0);  // not inline
+  poll_until(ctx, [&] { return second.calls > 0; });
+  CHECK(second.ec == asio::error::already_started);
+  CHECK(second.empty);
+  CHECK(first.calls == 0);
+
+  w.write("abc");
+  poll_until(ctx, [&] { return first.calls > 0; });
+  CHECK(first.calls == 1);
+  CHECK_FALSE(first.ec);
+  // async_read_some may return only a prefix of the chunk; the rest follows
+  REQUIRE_FALSE(first.data.empty());
+  CHECK(std::string("abc").rfind(first.data, 0) == 0);
+  CHECK(second.calls == 1);
+  // nothing was lost or consumed by the rejected read
+  w.write("def");
+  w.close();
+  std::string all = first.data;
+  for (const auto& c : drain(ctx, s)) all += c;
+  CHECK(all == "abcdef");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cancellation
+// ---------------------------------------------------------------------------------------------
+
+TEST_CASE("byte_stream: a read cancelled through its cancellation slot completes with operation_aborted and loses no chunk") {
+  const auto type = GENERATE(asio::cancellation_type::terminal, asio::cancellation_type::partial,
+                             asio::cancellation_type::total);
+  const auto op = GENERATE(read_op::next, read_op::next_chunk, read_op::read_some);
+  CAPTURE(static_cast<unsigned>(type), name(op));
+
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  auto s = w.stream();
+  asio::cancellation_signal sig;
+
+  int calls = 0;
+  std::error_code ec = not_called;
+  auto record = [&](std::error_code e, auto&&...) {
+    ++calls;
+    ec = e;
+  };
+  std::array<char, 16> buf{};
+  switch (op) {
+    case read_op::next: s.async_next(asio::bind_cancellation_slot(sig.slot(), record)); break;
+    case read_op::next_chunk: s.async_next_chunk(asio::bind_cancellation_slot(sig.slot(), record)); break;
+    case read_op::read_some:
+      s.async_read_some(asio::buffer(buf), asio::bind_cancellation_slot(sig.slot(), record));
+      break;
+  }
+  poll(ctx);
+  REQUIRE(calls == 0);
+  sig.emit(type);
+  poll_until(ctx, [&] { return calls > 0; });
+  CHECK(calls == 1);
+  CHECK(ec == asio::error::operation_aborted);
+
+  w.write("kept");
+  w.write("also kept");
+  CHECK(next_now(ctx, s).data == "kept");
+  CHECK(next_now(ctx, s).data == "also kept");
+
+  // A cancelled read does not end the stream: it can be cancelled again and read again.
+  next_result again;
+  s.async_next(asio::bind_cancellation_slot(sig.slot(), again.handler()));
+  poll(ctx);
+  sig.emit(type);
+  poll_until(ctx, [&] { return again.calls > 0; });
+  CHECK(again.ec == asio::error::operation_aborted);
+  w.close();
+  auto end = next_now(ctx, s);
+  CHECK_FALSE(end.ec);
+  CHECK(end.empty_span);
+}
+
+TEST_CASE("byte_stream: a read cancelled before its handler ran completes with operation_aborted and loses no chunk") {
+  // Rule 4 with the reader serialised with the cancellation (single-threaded io_context): the
+  // cancellation comes while the read is outstanding, before the reader's executor ran anything,
+  // so the read is a cancelled call, even when its chunk was already queued. This is what `||`
+  // relies on: when the timer wins, the read's result is thrown away, so it must not hold a chunk.
+  const auto type = GENERATE(asio::cancellation_type::terminal, asio::cancellation_type::partial,
+                             asio::cancellation_type::total);
+  const bool ready_before_start = GENERATE(false, true);
+  const auto op = GENERATE(read_op::next, read_op::next_chunk, read_op::read_some);
+  CAPTURE(static_cast<unsigned>(type), ready_before_start, name(op));
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  auto s = w.stream();
+  asio::cancellation_signal sig;
+  int calls = 0;
+  std::error_code ec = not_called;
+  std::string data;
+  std::array<char, 32> buf{};
+  auto record = [&](std::error_code e, auto&& v) {
+    ++calls;
+    ec = e;
+    if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::size_t>)
+      data.assign(buf.data(), v);
+    else if constexpr (std::is_same_v<std::decay_t<decltype(v)>, bytecast::chunk>)
+      data = to_string(v.bytes());
+    else
+      data = to_string(v);
+  };
+  if (ready_before_start) w.write("contested");
+  switch (op) {
+    case read_op::next: s.async_next(asio::bind_cancellation_slot(sig.slot(), record)); break;
+    case read_op::next_chunk: s.async_next_chunk(asio::bind_cancellation_slot(sig.slot(), record)); break;
+    case read_op::read_some:
+      s.async_read_some(asio::buffer(buf), asio::bind_cancellation_slot(sig.slot(), record));
+      break;
+  }
+  if (!ready_before_start) w.write("contested");
+  CHECK(calls == 0);
+  sig.emit(type);  // before the reader's executor had a chance to run
+  w.write("after");
+  poll_until(ctx, [&] { return calls > 0; });
+  CHECK(calls == 1);
+  CHECK(ec == asio::error::operation_aborted);
+  CAPTURE(data);
+  // Whatever the outcome, no chunk may be lost.
+  std::vector<std::string> seen;
+  if (!ec) seen.push_back(data);
+  w.close();
+  for (const auto& c : drain(ctx, s)) seen.push_back(c);
+  CHECK(seen == std::vector<std::string>{"contested", "after"});
+}
+
+TEST_CASE("byte_stream: emitting a cancellation after the read completed has no effect") {
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  auto s = w.stream();
+  asio::cancellation_signal sig;
+  next_result r;
+  s.async_next(asio::bind_cancellation_slot(sig.slot(), r.handler()));
+  w.write("done");
+  run_all(ctx);
+  REQUIRE(r.calls == 1);
+  CHECK(r.data == "done");
+  sig.emit(asio::cancellation_type::terminal);  // the operation's slot handler must be gone
+  poll(ctx);
+  CHECK(r.calls == 1);
+  next_result r2;
+  s.async_next(r2.handler());
+  sig.emit(asio::cancellation_type::terminal);  // not bound to r2: no effect
+  w.write("next");
+  run_all(ctx);
+  CHECK(r2.calls == 1);
+  CHECK_FALSE(r2.ec);
+  CHECK(r2.data == "next");
+}
+
+TEST_CASE("byte_stream: a read raced by a timer with || times out and loses no chunk") {
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  auto s = w.stream();
+  auto got = run_coro(ctx, [&]() -> asio::awaitable<std::vector<std::string>> {
+    std::vector<std::string> out;
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+
+    timer.expires_after(10ms);
+    auto r1 = co_await (s.async_next(asio::use_awaitable) || timer.async_wait(asio::use_awaitable));
+    out.push_back(r1.index() == 1 ? "<timeout>" : to_string(std::get<0>(r1)));
+
+    w.write("arrived");
+    timer.expires_after(30s);
+    auto r2 = co_await (s.async_next(asio::use_awaitable) || timer.async_wait(asio::use_awaitable));
+    out.push_back(r2.index() == 1 ? "<timeout>" : to_string(std::get<0>(r2)));
+
+    // The chunk arrives while the timer is running.
+    timer.expires_after(30s);
+    asio::steady_timer later(co_await asio::this_coro::executor, 20ms);
+    later.async_wait([&](std::error_code) { w.write("during wait"); });
+    auto r3 = co_await (s.async_next_chunk(asio::use_awaitable) || timer.async_wait(asio::use_awaitable));
+    out.push_back(r3.index() == 1 ? "<timeout>" : to_string(std::get<0>(r3).bytes()));
+
+    // Several timeouts in a row, then the data.
+    for (int i = 0; i < 5; ++i) {
+      timer.expires_after(1ms);
+      auto r = co_await (s.async_next(asio::use_awaitable) || timer.async_wait(asio::use_awaitable));
+      out.push_back(r.index() == 1 ? "<timeout>" : to_string(std::get<0>(r)));
+    }
+    w.write("finally");
+    std::array<char, 16> buf{};
+    timer.expires_after(30s);
+    auto r4 = co_await (s.async_read_some(asio::buffer(buf), asio::use_awaitable) ||
+                        timer.async_wait(asio::use_awaitable));
+    out.push_back(r4.index() == 1 ? "<timeout>" : std::string(buf.data(), std::get<0>(r4)));
+    co_return out;
+  }());
+  CHECK(got == std::vector<std::string>{"<timeout>", "arrived", "during wait", "<timeout>", "<timeout>",
+                                        "<timeout>", "<timeout>", "<timeout>", "finally"});
+}
+
+TEST_CASE("byte_stream: destroying a stream with a pending read completes it with operation_aborted") {
+  const auto op = GENERATE(read_op::next, read_op::next_chunk, read_op::read_some);
+  CAPTURE(name(op));
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  any_read r(op);
+  {
+    auto s = w.stream();
+    r.start(s);
+    poll(ctx);
+    REQUIRE(r.calls == 0);
+  }
+  CHECK(r.calls == 0);  // the destructor does not run the handler inline
+  w.write("after the stream is gone");
+  CHECK(w.stream_count() == 0);
+  poll_until(ctx, [&] { return r.calls > 0; });
+  CHECK(r.calls == 1);
+  CHECK(r.ec == asio::error::operation_aborted);
+  run_all(ctx);
+  CHECK(r.calls == 1);
+}

@@ -1,0 +1,248 @@
+// Shared helpers for the bytecast unit tests.
+#pragma once
+
+// The umbrella header comes first: it sets up what Asio needs (coroutine detection on clang 14)
+// before any Asio header is seen.
+#include <bytecast/bytecast.hpp>
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/bind_executor.hpp>
+#include <asio/buffer.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/error.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/read.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/thread_pool.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/use_future.hpp>
+#include <asio/version.hpp>
+#include <asio/write.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#if ASIO_VERSION >= 102400
+#include <asio/as_tuple.hpp>
+#include <asio/deferred.hpp>
+#else
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/deferred.hpp>
+#endif
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <future>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <malloc.h>
+#include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define BYTECAST_TEST_SANITIZED_ALLOCATOR 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define BYTECAST_TEST_SANITIZED_ALLOCATOR 1
+#endif
+#endif
+
+#if defined(__SANITIZE_THREAD__)
+#define BYTECAST_TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define BYTECAST_TEST_TSAN 1
+#endif
+#endif
+
+#ifdef BYTECAST_TEST_SANITIZED_ALLOCATOR
+// Part of every sanitizer runtime (sanitizer/allocator_interface.h; gcc does not ship the header).
+extern "C" std::size_t __sanitizer_get_current_allocated_bytes();
+#endif
+
+namespace Catch {
+template <>
+struct StringMaker<std::error_code> {
+  static std::string convert(const std::error_code& ec) {
+    return ec ? std::string(ec.category().name()) + ":" + std::to_string(ec.value()) + " (" + ec.message() + ")"
+              : std::string("success");
+  }
+};
+}  // namespace Catch
+
+namespace bytecast_test {
+
+using namespace std::chrono_literals;
+
+// Token names that moved out of asio::experimental in Asio 1.24.
+#if ASIO_VERSION >= 102400
+using asio::as_tuple;
+using asio::deferred;
+#else
+using asio::experimental::as_tuple;
+using asio::experimental::deferred;
+#endif
+
+// A value no real completion produces: results are seeded with it to detect inline completion.
+inline const std::error_code not_called = make_error_code(asio::error::no_protocol_option);
+
+inline std::span<const std::byte> as_bytes(std::string_view s) noexcept {
+  return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
+}
+
+inline std::string to_string(std::span<const std::byte> b) {
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
+
+inline std::vector<std::byte> make_bytes(std::size_t n, unsigned seed = 0) {
+  std::vector<std::byte> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<std::byte>((i * 131 + seed * 7 + (i >> 8)) & 0xff);
+  return v;
+}
+
+// Rethrows an exception escaping a co_spawn'ed coroutine out of io_context::run(), so that a
+// failed REQUIRE inside a coroutine (single-threaded tests only) is not silently swallowed.
+struct rethrow {
+  void operator()(std::exception_ptr e) const {
+    if (e) std::rethrow_exception(e);
+  }
+  template <class T>
+  void operator()(std::exception_ptr e, T&&) const {
+    if (e) std::rethrow_exception(e);
+  }
+};
+
+// Runs the context until it has no more work, but never longer than `timeout`; FAILS the test on timeout.
+inline void run_all(asio::io_context& ctx, std::chrono::steady_clock::duration timeout = 60s) {
+  ctx.restart();
+  ctx.run_for(timeout);
+  REQUIRE(ctx.stopped());
+  ctx.restart();
+}
+
+// Runs handlers that are ready now (no waiting).
+inline std::size_t poll(asio::io_context& ctx) {
+  ctx.restart();
+  auto n = ctx.poll();
+  ctx.restart();
+  return n;
+}
+
+// Runs a coroutine to completion on `ctx` (from the calling thread) and returns its result.
+template <class T>
+T run_coro(asio::io_context& ctx, asio::awaitable<T> a, std::chrono::steady_clock::duration timeout = 60s) {
+  auto f = asio::co_spawn(ctx, std::move(a), asio::use_future);
+  ctx.restart();
+  ctx.run_for(timeout);
+  ctx.restart();
+  REQUIRE(f.wait_for(0s) == std::future_status::ready);
+  return f.get();
+}
+
+// Runs `ctx` on `n` threads until it runs out of work (or the deadline passes) and joins them.
+// Returns true when the context ran out of work, false on timeout.
+inline bool run_on_threads(asio::io_context& ctx, int n, std::chrono::steady_clock::duration timeout = 120s) {
+  ctx.restart();
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) threads.emplace_back([&ctx, timeout] { ctx.run_for(timeout); });
+  for (auto& t : threads) t.join();
+  return ctx.stopped();
+}
+
+// Result of a callback-style read, seeded so that an inline completion is visible.
+struct next_result {
+  int calls = 0;
+  std::error_code ec = not_called;
+  std::string data = "<not called>";
+  bool empty_span = false;
+
+  auto handler() {
+    return [this](std::error_code e, std::span<const std::byte> b) {
+      ++calls;
+      ec = e;
+      data = to_string(b);
+      empty_span = b.empty();
+    };
+  }
+  auto chunk_handler() {
+    return [this](std::error_code e, bytecast::chunk c) {
+      ++calls;
+      ec = e;
+      data = to_string(c.bytes());
+      empty_span = c.empty();
+    };
+  }
+};
+
+struct size_result {
+  int calls = 0;
+  std::error_code ec = not_called;
+  std::size_t n = 987654321;
+
+  auto handler() {
+    return [this](std::error_code e, std::size_t k) {
+      ++calls;
+      ec = e;
+      n = k;
+    };
+  }
+};
+
+// Reads the next item with async_next and the single-threaded context; fails the test if none comes.
+template <class Stream>
+next_result next_now(asio::io_context& ctx, Stream& s) {
+  next_result r;
+  s.async_next(r.handler());
+  run_all(ctx, 30s);
+  REQUIRE(r.calls == 1);
+  return r;
+}
+
+// Resident set size of this process in bytes (/proc/self/statm, second field).
+inline std::size_t rss_bytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  REQUIRE(f != nullptr);
+  unsigned long size = 0, resident = 0;
+  int got = std::fscanf(f, "%lu %lu", &size, &resident);
+  std::fclose(f);
+  REQUIRE(got == 2);
+  return static_cast<std::size_t>(resident) * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+}
+
+// Bytes currently allocated by the heap (not yet freed): glibc's mallinfo2, or the sanitizer
+// allocator's own count (ASan's quarantine and TSan's shadow would make RSS misleading there).
+inline std::size_t allocated_bytes() {
+#ifdef BYTECAST_TEST_SANITIZED_ALLOCATOR
+  return __sanitizer_get_current_allocated_bytes();
+#else
+  struct mallinfo2 mi = ::mallinfo2();
+  return mi.uordblks + mi.hblkhd;
+#endif
+}
+
+// How much more RSS a touched byte may cost in this build (TSan keeps several shadow bytes per byte).
+#ifdef BYTECAST_TEST_TSAN
+inline constexpr std::size_t rss_per_byte = 6;
+#else
+inline constexpr std::size_t rss_per_byte = 1;
+#endif
+
+inline constexpr std::size_t MiB = std::size_t{1} << 20;
+
+}  // namespace bytecast_test
