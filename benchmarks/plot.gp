@@ -19,34 +19,42 @@ do for [chunk in "64 65536"] {
   eval series("channel", "drain", chunk)
   eval series("ceiling", "-", chunk)
 }
+# T of each chunk size and the highest load average, for the titles (column 6 total_bytes, 21 load1).
+stats csv skip 1 using (strcol(3) eq "64" ? $6 : NaN) name "small" nooutput
+stats csv skip 1 using (strcol(3) eq "65536" ? $6 : NaN) name "big" nooutput
+stats csv skip 1 using 21 name "load" nooutput
+size(b) = b >= 2**30 ? sprintf("%g GiB", b / 2.0**30) : sprintf("%g MiB", b / 2.0**20)
 set datafile separator whitespace # the datablocks are whitespace-separated
 
 set terminal svg size 1000,440 font "sans,12" background "white"
 set output svg
-set multiplot layout 1,2 title "bytecast: chunks/s summed over readers (2 io threads + 1 writer, higher is better)"
+set multiplot layout 1,2 title sprintf("bytecast: chunks/s summed over readers (2 io threads + 1 writer; higher is better; load average up to %.2f)", load_max)
 set logscale x 2
 set logscale y 10
 set format y "%.0s%c"
 set xlabel "readers"
 set ylabel "chunks/s"
 set grid
-set key top left font ",10"
+# Fixed y ranges leave the bottom decade(s) free for the key.
+set key inside bottom right font ",10" samplen 3 opaque
 set style line 1 lc rgb "#1f77b4" lw 2 pt 7
 set style line 2 lc rgb "#1f77b4" lw 2 pt 5 dt 2
 set style line 3 lc rgb "#d62728" lw 2 pt 7
 set style line 4 lc rgb "#d62728" lw 2 pt 5 dt 2
 set style line 5 lc rgb "#555555" lw 2 pt 9 dt 3
 
-set title "C = 64 B"
+set title sprintf("C = 64 B, T = %s", size(small_max))
 set xrange [0.8:20]
+set yrange [1e5:1e8]
 plot $bytecast_plain_64 using 1:2 with linespoints ls 1 title "bytecast plain", \
      $bytecast_drain_64 using 1:2 with linespoints ls 2 title "bytecast drain", \
      $channel_plain_64 using 1:2 with linespoints ls 3 title "channel plain", \
      $channel_drain_64 using 1:2 with linespoints ls 4 title "channel drain", \
      $ceiling_all_64 using 1:2 with linespoints ls 5 title "executor ceiling (defer)"
 
-set title "C = 64 KiB"
+set title sprintf("C = 64 KiB, T = %s", size(big_max))
 set xrange [0.8:80]
+set yrange [1e3:1e8]
 plot $bytecast_plain_65536 using 1:2 with linespoints ls 1 title "bytecast plain", \
      $bytecast_drain_65536 using 1:2 with linespoints ls 2 title "bytecast drain", \
      $channel_plain_65536 using 1:2 with linespoints ls 3 title "channel plain", \
