@@ -140,7 +140,7 @@ class basic_byte_writer {
   [[nodiscard]] std::uint64_t bytes_written() const noexcept { return core_ ? core_->written() : 0; }
 
   /// Live streams. A destroyed stream stops counting no later than the next write or close.
-  [[nodiscard]] std::size_t stream_count() const { return core_ ? core_->stream_count() : 0; }
+  [[nodiscard]] std::size_t stream_count() const noexcept { return core_ ? core_->stream_count() : 0; }
 
  private:
   [[nodiscard]] basic_byte_stream<Executor> make_stream(bool replay) {

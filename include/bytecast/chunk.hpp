@@ -108,6 +108,14 @@ struct chunk_access {
     return chunk(block, block->payload(), block->size);
   }
 
+  // Adds `n` references to the block of `c`, for `n` later alias() calls.
+  static void add_refs(const chunk& c, std::size_t n) noexcept {
+    if (c.block_ != nullptr && n != 0) c.block_->add_refs(n);
+  }
+
+  // Another handle on `c` that adopts a reference counted by add_refs().
+  [[nodiscard]] static chunk alias(const chunk& c) noexcept { return chunk(c.block_, c.data_, c.size_); }
+
   // The bytes of `c` from `offset` on, sharing its block.
   [[nodiscard]] static chunk tail(const chunk& c, std::size_t offset) noexcept {
     if (offset >= c.size_) return {};

@@ -176,7 +176,7 @@ class basic_typed_writer {
   /// Total values accepted by `write`.
   [[nodiscard]] std::uint64_t items_written() const noexcept { return core_ ? core_->written() : 0; }
 
-  [[nodiscard]] std::size_t stream_count() const { return core_ ? core_->stream_count() : 0; }
+  [[nodiscard]] std::size_t stream_count() const noexcept { return core_ ? core_->stream_count() : 0; }
 
  private:
   [[nodiscard]] basic_typed_stream<T, Executor> make_stream(bool replay) {

@@ -72,11 +72,11 @@ class broadcast_core final : public registry_node,
 
   // A new reader queue; with `replay`, preloaded with the retained recent items.
   [[nodiscard]] std::shared_ptr<queue_type> subscribe(bool replay) {
-    auto q = std::make_shared<queue_type>(registry_);
+    auto q = std::make_shared<queue_type>(registry_, options_);
     if (waits_for_room()) q->set_listener(this->weak_from_this());
     std::lock_guard lock(mutex_);
     if (replay)
-      for (const Item& item : replay_) q->preload(item, traits::weight(item), false);
+      for (const Item& item : replay_) q->preload(item);
     if (open_)
       queues_.push_back(q);
     else
@@ -163,7 +163,7 @@ class broadcast_core final : public registry_node,
 
   [[nodiscard]] std::uint64_t written() const noexcept { return written_.load(std::memory_order_relaxed); }
 
-  [[nodiscard]] std::size_t stream_count() const {
+  [[nodiscard]] std::size_t stream_count() const noexcept {
     std::lock_guard lock(mutex_);
     return static_cast<std::size_t>(
         std::count_if(queues_.begin(), queues_.end(), [](const auto& q) { return !q->dead(); }));
@@ -176,7 +176,7 @@ class broadcast_core final : public registry_node,
 
   [[nodiscard]] bool any_full_locked(std::size_t weight) const {
     return std::any_of(queues_.begin(), queues_.end(),
-                       [&](const auto& q) { return q->full_for(weight, options_.queue_limit); });
+                       [&](const auto& q) { return q->full_for(weight); });
   }
 
   // A write must wait when a stream is full, or an earlier write already waits.
@@ -188,10 +188,15 @@ class broadcast_core final : public registry_node,
   // held across all queues, so concurrent writes never interleave.
   void deliver_locked(Item&& item, std::size_t weight) {
     const bool retain = options_.replay_limit != 0;
+    const std::size_t n = queues_.size();
+    // Every queue but the last gets a copy (for chunks: a handle, counted once
+    // for all); the last one, or the replay window, gets the item itself.
+    const std::size_t copies = retain ? n : (n == 0 ? 0 : n - 1);
+    traits::reserve_copies(item, copies);
     bool prune = false;
-    for (std::size_t i = 0, n = queues_.size(); i < n; ++i) {
+    for (std::size_t i = 0; i < n; ++i) {
       const bool last = i + 1 == n && !retain;
-      prune |= !queues_[i]->push(last ? std::move(item) : Item(item), weight, options_);
+      prune |= !queues_[i]->push(last ? std::move(item) : traits::copy(item), weight);
     }
     if (prune) prune_locked();
     if (retain) retain_locked(std::move(item), weight);

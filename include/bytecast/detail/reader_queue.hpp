@@ -10,30 +10,38 @@
 #include <bytecast/options.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <system_error>
 #include <type_traits>
 #include <utility>
 
 namespace bytecast::detail {
 
-// How much of a queue's limit an item uses: bytes for chunks, one for values.
+// How an item counts against a queue's limit, and how the writer hands one item
+// to many queues: values are copied, chunks share their bytes.
 template <class Item>
 struct item_traits {
   [[nodiscard]] static std::size_t weight(const Item&) noexcept { return 1; }
+  static void reserve_copies(const Item&, std::size_t) noexcept {}
+  [[nodiscard]] static Item copy(const Item& item) { return item; }
 };
 
 template <>
 struct item_traits<chunk> {
   [[nodiscard]] static std::size_t weight(const chunk& c) noexcept { return c.size(); }
+  // One atomic add for all the streams of a write, not one per stream.
+  static void reserve_copies(const chunk& c, std::size_t n) noexcept { chunk_access::add_refs(c, n); }
+  [[nodiscard]] static chunk copy(const chunk& c) noexcept { return chunk_access::alias(c); }
 };
 
-// What a read finds at the front of a queue.
-enum class read_state { item, lagged, sentinel, eof, overflowed, empty };
+// What a read reports when it has no item: the states after the last item.
+enum class signal { none, lagged, sentinel, eof, overflowed };
 
 // Where a stream's end stands.
 enum class end_state {
@@ -42,8 +50,6 @@ enum class end_state {
   finished,  // the sentinel was delivered: reads give eof
   overflowed // cut off by a `disconnect` writer: reads give error::overflowed
 };
-
-struct no_current {};
 
 // Told when a reader made room in its queue (bounded `wait` writers only).
 class space_listener {
@@ -54,47 +60,53 @@ class space_listener {
   ~space_listener() = default;
 };
 
-// One reader's backlog: the writer pushes, the reader's operations take. Items are
-// taken only by the reader's side (its operations run on its executor), never
-// by the writer on its behalf, so a cancelled read never loses an item.
+struct no_current {};
+
+// One reader's queue, in two parts. The writer appends to the shared part under
+// `mutex_`. The reader moves what is there into its own batch in one step (an
+// unbounded queue hands over everything, a bounded one item by item, so that
+// the limit still applies to what is queued) and then reads the batch without
+// any lock. Items are taken only by the reading side, never by the writer on
+// its behalf, so a cancelled read never loses an item.
+//
+// The reading side is whoever holds the read position (`acquire_reader`): an
+// operation from its start until just before its handler runs, or `try_next`.
 template <class Item>
 class reader_queue final : public queue_base {
  public:
-  using item_type = Item;
   using traits = item_traits<Item>;
 
-  explicit reader_queue(std::shared_ptr<op_registry> registry) : queue_base(std::move(registry)) {}
+  reader_queue(std::shared_ptr<op_registry> registry, const writer_options& options)
+      : queue_base(std::move(registry)), limit_(options.queue_limit), policy_(options.on_overflow) {}
   ~reader_queue() { unregister(); }
 
-  // Set before the queue is shared: whom to tell when the reader makes room.
-  void set_listener(std::weak_ptr<space_listener> listener) noexcept { listener_ = std::move(listener); }
+  // --- The writer's side (with the writer's lock held). ---
 
-  // Called by the reading side after it took something (never with mutex_ held).
-  void notify_space() const {
-    if (listener_.expired()) return;
-    if (auto l = listener_.lock()) l->on_space();
-  }
-
-  // Called with the writer's lock held. Returns false when the writer should
-  // forget this queue (the stream is gone or was just disconnected).
-  bool push(Item&& item, std::size_t weight, const writer_options& options) {
+  // Returns false when the writer should forget this queue (the stream is gone
+  // or was just disconnected).
+  bool push(Item&& item, std::size_t weight) {
     read_op_base* wake = nullptr;
     bool keep = true;
     {
       std::lock_guard lock(mutex_);
       if (dead()) return false;
-      if (options.queue_limit != 0 && !items_.empty() && backlog_ + weight > options.queue_limit) {
-        if (options.on_overflow == overflow_policy::disconnect) {
+      if (limit_ != 0 && !shared_.empty() && backlog_ + weight > limit_) {
+        if (policy_ == overflow_policy::disconnect) {
           end_ = end_state::overflowed;
           dead_.store(true, std::memory_order_release);
           keep = false;
-        } else if (options.on_overflow == overflow_policy::drop_oldest) {
-          while (!items_.empty() && backlog_ + weight > options.queue_limit) drop_front_locked();
+        } else if (policy_ == overflow_policy::drop_oldest) {
+          while (!shared_.empty() && backlog_ + weight > limit_) {
+            std::size_t lost = traits::weight(shared_.front());
+            dropped_ += lost;
+            backlog_ -= lost;
+            shared_.pop_front();
+          }
           lagged_ = true;
         }
       }
       if (keep) {
-        items_.push_back(std::move(item));
+        shared_.push_back(std::move(item));
         backlog_ += weight;
       }
       wake = wake_locked();
@@ -103,13 +115,13 @@ class reader_queue final : public queue_base {
     return keep;
   }
 
-  // True if a chunk of `weight` would not fit (bounded writers only).
-  [[nodiscard]] bool full_for(std::size_t weight, std::size_t limit) const {
+  // True if an item of `weight` does not fit now (bounded writers only).
+  [[nodiscard]] bool full_for(std::size_t weight) const {
     std::lock_guard lock(mutex_);
-    return !dead() && !items_.empty() && backlog_ + weight > limit;
+    return !dead() && !shared_.empty() && backlog_ + weight > limit_;
   }
 
-  // Called when the writer closes: the sentinel follows everything queued.
+  // The writer closed: the sentinel follows everything queued.
   void close() {
     read_op_base* wake = nullptr;
     {
@@ -121,12 +133,11 @@ class reader_queue final : public queue_base {
     if (wake != nullptr) wake->post();
   }
 
-  // Preloads a new stream (replay, or a writer already closed); nothing waits yet.
-  void preload(const Item& item, std::size_t weight, bool closed) {
+  // Fills a new queue before anyone can read it (replay).
+  void preload(const Item& item) {
     std::lock_guard lock(mutex_);
-    items_.push_back(item);
-    backlog_ += weight;
-    if (closed) end_ = end_state::closed;
+    shared_.push_back(Item(item)); // a real copy: the replay window keeps its own
+    backlog_ += traits::weight(item);
   }
 
   void mark_closed() {
@@ -134,165 +145,220 @@ class reader_queue final : public queue_base {
     if (end_ == end_state::open) end_ = end_state::closed;
   }
 
-  // The stream handle is gone: release the backlog now and abort a pending read.
+  // Set before the queue is shared: whom to tell when the reader makes room.
+  void set_listener(std::weak_ptr<space_listener> listener) noexcept { listener_ = std::move(listener); }
+
+  // --- The stream handle's side. ---
+
+  // The stream is gone: release the backlog now and abort a pending read.
   void detach() {
     std::deque<Item> released;
     read_op_base* post = nullptr;
     {
       std::lock_guard lock(mutex_);
       dead_.store(true, std::memory_order_release);
-      released.swap(items_);
+      released.swap(shared_);
       backlog_ = 0;
-      front_offset_ = 0;
-      current_ = {};
-      if (op_ != nullptr) {
-        op_->cancelled = true;
-        if (!std::exchange(op_->scheduled, true)) post = op_;
-      }
+      // A parked read must wake to see that the stream is gone; one already
+      // posted sees it when it runs.
+      if (op_ != nullptr && !std::exchange(op_->scheduled, true)) post = op_;
     }
     if (post != nullptr) post->post();
+    // The batch belongs to the reading side: free it now unless an operation
+    // still holds it (then it goes with the queue).
+    if (acquire_reader()) {
+      batch_.clear();
+      batch_offset_ = 0;
+      current_ = {};
+      publish_batch_size();
+      release_reader();
+    }
     notify_space();
-  }
-
-  // The following are called with mutex_ held, by the reading side.
-  [[nodiscard]] read_state state_locked() const noexcept {
-    if (lagged_) return read_state::lagged;
-    if (!items_.empty()) return read_state::item;
-    switch (end_) {
-      case end_state::open:
-        return read_state::empty;
-      case end_state::closed:
-        return read_state::sentinel;
-      case end_state::finished:
-        return read_state::eof;
-      case end_state::overflowed:
-        break;
-    }
-    return read_state::overflowed;
-  }
-
-  // Reports a state that carries no item; marks lagged/sentinel as delivered.
-  [[nodiscard]] std::error_code consume_signal_locked(read_state s) noexcept {
-    switch (s) {
-      case read_state::lagged:
-        lagged_ = false;
-        return error::lagged;
-      case read_state::sentinel:
-        end_ = end_state::finished;
-        return {};
-      case read_state::eof:
-        return asio::error::eof;
-      case read_state::overflowed:
-        return error::overflowed;
-      case read_state::item:
-      case read_state::empty:
-        break;
-    }
-    return {};
-  }
-
-  // Removes and returns the front item (the unread rest of it, for chunks).
-  [[nodiscard]] Item pop_front_locked() {
-    Item item = [this] {
-      if constexpr (std::is_same_v<Item, chunk>) {
-        return front_offset_ == 0 ? std::move(items_.front()) : chunk_access::tail(items_.front(), front_offset_);
-      } else {
-        return std::move(items_.front());
-      }
-    }();
-    items_.pop_front();
-    backlog_ -= traits::weight(item);
-    front_offset_ = 0;
-    return item;
-  }
-
-  // Copies up to `buffers`' size from the front of a byte backlog; returns the count.
-  template <class MutableBufferSequence>
-  std::size_t copy_out_locked(const MutableBufferSequence& buffers) {
-    static_assert(std::is_same_v<Item, chunk>);
-    std::size_t copied = 0;
-    for (auto it = asio::buffer_sequence_begin(buffers); it != asio::buffer_sequence_end(buffers); ++it) {
-      asio::mutable_buffer target(*it);
-      while (target.size() != 0 && !items_.empty()) {
-        const chunk& front = items_.front();
-        std::size_t n = std::min(target.size(), front.size() - front_offset_);
-        std::memcpy(target.data(), front.data() + front_offset_, n);
-        target += n;
-        copied += n;
-        front_offset_ += n;
-        backlog_ -= n;
-        if (front_offset_ == front.size()) {
-          items_.pop_front();
-          front_offset_ = 0;
-        }
-      }
-      if (items_.empty()) break;
-    }
-    return copied;
-  }
-
-  void set_current_locked(chunk c) noexcept
-    requires std::is_same_v<Item, chunk>
-  {
-    current_ = std::move(c);
-  }
-  [[nodiscard]] std::span<const std::byte> current_bytes_locked() const noexcept
-    requires std::is_same_v<Item, chunk>
-  {
-    return current_.bytes();
   }
 
   [[nodiscard]] std::size_t queued_items() const {
     std::lock_guard lock(mutex_);
-    return items_.size();
+    return shared_.size() + batch_items_.load(std::memory_order_relaxed);
   }
   [[nodiscard]] std::size_t queued_weight() const {
     std::lock_guard lock(mutex_);
-    return backlog_;
+    return backlog_ + batch_weight_.load(std::memory_order_relaxed);
   }
   [[nodiscard]] std::uint64_t dropped() const {
     std::lock_guard lock(mutex_);
     return dropped_;
   }
 
- private:
-  void drop_front_locked() {
-    auto lost = traits::weight(items_.front()) - front_offset_;
-    dropped_ += lost;
-    backlog_ -= lost;
-    front_offset_ = 0;
-    items_.pop_front();
+  // --- The reading side. ---
+
+  // Takes the read position; false if another read holds it (already_started).
+  [[nodiscard]] bool acquire_reader() noexcept { return !reading_.exchange(true, std::memory_order_acquire); }
+  void release_reader() noexcept { reading_.store(false, std::memory_order_release); }
+
+  [[nodiscard]] bool batch_empty() const noexcept { return batch_.empty(); }
+
+  // With mutex_ held: whether a parked read has something to report.
+  [[nodiscard]] bool has_news_locked() const noexcept {
+    return lagged_ || !shared_.empty() || end_ != end_state::open;
   }
 
-  // All guarded by mutex_.
-  std::deque<Item> items_;
-  std::size_t backlog_ = 0;      // unread weight: bytes (chunks) or items
-  std::size_t front_offset_ = 0; // bytes of items_.front() already read
-  end_state end_ = end_state::open;
-  bool lagged_ = false;        // a drop_oldest overflow happened since the last read
-  std::uint64_t dropped_ = 0;  // weight lost to drop_oldest, in total
+  // With mutex_ held and an empty batch: moves what the writer queued into the
+  // batch, or reports the signal that comes instead (consuming it). Returns
+  // signal::none with an empty batch when the read has to wait.
+  [[nodiscard]] signal refill_locked() {
+    if (lagged_) {
+      lagged_ = false;
+      return signal::lagged;
+    }
+    if (!shared_.empty()) {
+      std::size_t moved = backlog_;
+      if (limit_ == 0) {
+        batch_.swap(shared_);
+      } else {
+        moved = traits::weight(shared_.front());
+        batch_.push_back(std::move(shared_.front()));
+        shared_.pop_front();
+      }
+      backlog_ -= moved;
+      batch_weight_sum_ += moved;
+      publish_batch_size();
+      refilled_ = true;
+      return signal::none;
+    }
+    switch (end_) {
+      case end_state::open:
+        return signal::none;
+      case end_state::closed:
+        end_ = end_state::finished;
+        return signal::sentinel;
+      case end_state::finished:
+        return signal::eof;
+      case end_state::overflowed:
+        break;
+    }
+    return signal::overflowed;
+  }
+
+  // After a refill, outside the lock: a bounded `wait` writer may now have room.
+  void after_refill() {
+    if (std::exchange(refilled_, false)) notify_space();
+  }
+
+  // Removes and returns the front of the batch (the unread rest of it, for chunks).
+  [[nodiscard]] Item pop_batch() {
+    Item item = [this] {
+      if constexpr (std::is_same_v<Item, chunk>) {
+        return batch_offset_ == 0 ? std::move(batch_.front()) : chunk_access::tail(batch_.front(), batch_offset_);
+      } else {
+        return std::move(batch_.front());
+      }
+    }();
+    batch_.pop_front();
+    batch_offset_ = 0;
+    batch_weight_sum_ -= traits::weight(item);
+    publish_batch_size();
+    return item;
+  }
+
+  // Copies up to `buffers`' size from the front of the batch; returns the count.
+  template <class MutableBufferSequence>
+  std::size_t copy_from_batch(const MutableBufferSequence& buffers) {
+    static_assert(std::is_same_v<Item, chunk>);
+    std::size_t copied = 0;
+    for (auto it = asio::buffer_sequence_begin(buffers); it != asio::buffer_sequence_end(buffers); ++it) {
+      asio::mutable_buffer target(*it);
+      while (target.size() != 0 && !batch_.empty()) {
+        const chunk& front = batch_.front();
+        std::size_t n = std::min(target.size(), front.size() - batch_offset_);
+        std::memcpy(target.data(), front.data() + batch_offset_, n);
+        target += n;
+        copied += n;
+        batch_offset_ += n;
+        batch_weight_sum_ -= n;
+        if (batch_offset_ == front.size()) {
+          batch_.pop_front();
+          batch_offset_ = 0;
+        }
+      }
+      if (batch_.empty()) break;
+    }
+    publish_batch_size();
+    return copied;
+  }
+
+  void set_current(chunk c) noexcept
+    requires std::is_same_v<Item, chunk>
+  {
+    current_ = std::move(c);
+  }
+  [[nodiscard]] std::span<const std::byte> current_bytes() const noexcept
+    requires std::is_same_v<Item, chunk>
+  {
+    return current_.bytes();
+  }
+
+ private:
+  void notify_space() const {
+    if (listener_.expired()) return;
+    if (auto l = listener_.lock()) l->on_space();
+  }
+
+  // Mirrors the batch's size for the thread-safe snapshots.
+  void publish_batch_size() noexcept {
+    batch_items_.store(batch_.size(), std::memory_order_relaxed);
+    batch_weight_.store(batch_weight_sum_, std::memory_order_relaxed);
+  }
+
+  const std::size_t limit_;
+  const overflow_policy policy_;
   std::weak_ptr<space_listener> listener_; // set once, before the queue is shared
+
+  // Guarded by mutex_ (the writer's side):
+  std::deque<Item> shared_;
+  std::size_t backlog_ = 0; // weight of shared_
+  end_state end_ = end_state::open;
+  bool lagged_ = false;       // a drop_oldest overflow happened since the last read
+  std::uint64_t dropped_ = 0; // weight lost to drop_oldest, in total
+
+  // Owned by the reading side (see acquire_reader), kept on their own cache line
+  // so the writer's appends and the reader's reads do not share one.
+  alignas(64) std::atomic<bool> reading_{false};
+  std::deque<Item> batch_;
+  std::size_t batch_offset_ = 0;     // bytes of batch_.front() already read
+  std::size_t batch_weight_sum_ = 0; // unread weight of batch_
+  bool refilled_ = false;
+  std::atomic<std::size_t> batch_items_{0};
+  std::atomic<std::size_t> batch_weight_{0};
   // The chunk behind the span of the last async_next/try_next on a byte stream.
   [[no_unique_address]] std::conditional_t<std::is_same_v<Item, chunk>, chunk, no_current> current_{};
 };
 
-// --- Takers: what one kind of read takes from a locked queue. -----------------
-// `take` returns false when there is nothing to report yet (the read waits).
+// --- Takers: what one kind of read makes of the batch, or of a signal. ---------
 
 // async_next / try_next on a byte stream: the next chunk as a span.
 struct next_span_taker {
   using value_type = std::span<const std::byte>;
-  bool take(reader_queue<chunk>& q, std::error_code& ec, value_type& v) {
-    auto s = q.state_locked();
-    if (s == read_state::empty) return false;
-    if (s == read_state::item) {
-      q.set_current_locked(q.pop_front_locked());
-      v = q.current_bytes_locked();
-    } else {
-      q.set_current_locked({});
-      ec = q.consume_signal_locked(s);
+  void from_batch(reader_queue<chunk>& q, std::error_code&, value_type& v) {
+    q.set_current(q.pop_batch());
+    v = q.current_bytes();
+  }
+  void from_signal(reader_queue<chunk>& q, signal s, std::error_code& ec, value_type&) {
+    q.set_current({});
+    ec = signal_error(s);
+  }
+  static std::error_code signal_error(signal s) noexcept {
+    switch (s) {
+      case signal::lagged:
+        return error::lagged;
+      case signal::eof:
+        return asio::error::eof;
+      case signal::overflowed:
+        return error::overflowed;
+      case signal::none:
+      case signal::sentinel:
+        break;
     }
-    return true;
+    return {};
   }
 };
 
@@ -300,14 +366,9 @@ struct next_span_taker {
 template <class Item, class Value>
 struct next_item_taker {
   using value_type = Value;
-  bool take(reader_queue<Item>& q, std::error_code& ec, value_type& v) {
-    auto s = q.state_locked();
-    if (s == read_state::empty) return false;
-    if (s == read_state::item)
-      v = q.pop_front_locked();
-    else
-      ec = q.consume_signal_locked(s);
-    return true;
+  void from_batch(reader_queue<Item>& q, std::error_code&, value_type& v) { v = q.pop_batch(); }
+  void from_signal(reader_queue<Item>&, signal s, std::error_code& ec, value_type&) {
+    ec = next_span_taker::signal_error(s);
   }
 };
 
@@ -316,21 +377,43 @@ template <class MutableBufferSequence>
 struct read_some_taker {
   using value_type = std::size_t;
   MutableBufferSequence buffers;
-  bool take(reader_queue<chunk>& q, std::error_code& ec, value_type& v) {
-    if (asio::buffer_size(buffers) == 0) return true;
-    auto s = q.state_locked();
-    if (s == read_state::empty) return false;
-    if (s == read_state::item) {
-      v = q.copy_out_locked(buffers);
-    } else {
-      ec = q.consume_signal_locked(s);
-      if (s == read_state::sentinel) ec = asio::error::eof;
-    }
-    return true;
+  [[nodiscard]] bool nothing_to_read() const { return asio::buffer_size(buffers) == 0; }
+  void from_batch(reader_queue<chunk>& q, std::error_code&, value_type& v) { v = q.copy_from_batch(buffers); }
+  void from_signal(reader_queue<chunk>&, signal s, std::error_code& ec, value_type&) {
+    ec = s == signal::sentinel ? std::error_code(asio::error::eof) : next_span_taker::signal_error(s);
   }
 };
 
-// --- The waiting operation. ------------------------------------------------------
+template <class Taker>
+[[nodiscard]] bool reads_nothing(const Taker& taker) {
+  if constexpr (requires { taker.nothing_to_read(); })
+    return taker.nothing_to_read();
+  else
+    return false;
+}
+
+// What a read found: `ready` when it has a result in (ec, value).
+enum class take_result { ready, wait };
+
+// With the read position held and mutex_ held: fills (ec, value) from the batch
+// or a signal, or reports that the read has to wait. The batch part runs after
+// `lock` is released.
+template <class Item, class Taker>
+take_result take_locked(reader_queue<Item>& q, std::unique_lock<std::mutex>& lock, Taker& taker, std::error_code& ec,
+                        typename Taker::value_type& value) {
+  signal s = q.refill_locked();
+  if (s == signal::none && q.batch_empty()) return take_result::wait;
+  lock.unlock();
+  if (s != signal::none) {
+    taker.from_signal(q, s, ec, value);
+  } else {
+    q.after_refill();
+    taker.from_batch(q, ec, value);
+  }
+  return take_result::ready;
+}
+
+// --- The completions. --------------------------------------------------------------
 
 template <class Queue>
 struct read_cancellation {
@@ -344,6 +427,7 @@ struct read_cancellation {
   }
 };
 
+// A read parked on an empty queue until the writer (or a cancellation) wakes it.
 template <class Queue, class Taker, class Handler, class IoExecutor>
 class read_op final : public read_op_base {
  public:
@@ -367,6 +451,14 @@ class read_op final : public read_op_base {
 
   asio::cancellation_slot slot_;
 
+  [[nodiscard]] const Taker& taker() const noexcept { return taker_; }
+
+  // Posts the operation as a continuation of the caller (it starts the read).
+  void defer() {
+    work_executor ex = work_;
+    asio::defer(ex, op_runner<read_op_base>(this));
+  }
+
  private:
   read_op(Handler&& handler, const IoExecutor& io_ex, std::shared_ptr<Queue> queue, Taker taker)
       : read_op_base(&read_op::do_action),
@@ -377,12 +469,6 @@ class read_op final : public read_op_base {
 
   [[nodiscard]] allocator_type get_allocator() const noexcept {
     return allocator_type(asio::get_associated_allocator(handler_, asio::recycling_allocator<void>()));
-  }
-
-  // Frees the operation's memory; the handler must have been moved out.
-  static void free(read_op* self, allocator_type alloc) noexcept {
-    self->~read_op();
-    std::allocator_traits<allocator_type>::deallocate(alloc, self, 1);
   }
 
   static void do_action(read_op_base* base, action a) {
@@ -403,36 +489,47 @@ class read_op final : public read_op_base {
         if (self->slot_.is_connected()) self->slot_.clear();
         // Destroy the handler only after the memory is released: it may own it.
         allocator_type alloc = self->get_allocator();
-        Handler handler(std::move(self->handler_));
-        free(self, alloc);
+        [[maybe_unused]] Handler handler(std::move(self->handler_));
+        self->~read_op();
+        std::allocator_traits<allocator_type>::deallocate(alloc, self, 1);
         return;
       }
     }
   }
 
-  // Runs on the handler's executor: the item is taken here, on the reader's side.
+  // Runs on the handler's executor: the item is taken here, on the reader's
+  // side, unless the read was cancelled (or its stream destroyed) first.
   void complete() {
+    Queue& q = *queue_;
     std::error_code ec;
     value_type value{};
-    {
-      std::lock_guard lock(queue_->mutex_);
-      if (cancelled) {
-        // A read started while another was pending never owned the queue.
-        ec = queue_->op_ == this ? asio::error::operation_aborted : asio::error::already_started;
-      } else if (!taker_.take(*queue_, ec, value)) {
-        scheduled = false; // woken without anything to report: keep waiting
+    if (cancel_requested() || q.dead()) {
+      ec = asio::error::operation_aborted;
+      std::lock_guard lock(q.mutex_);
+      if (q.op_ == this) q.op_ = nullptr;
+    } else if (reads_nothing(taker_)) {
+      // a zero-size read: 0 bytes, nothing taken
+    } else if (!q.batch_empty()) {
+      taker_.from_batch(q, ec, value);
+    } else {
+      std::unique_lock lock(q.mutex_);
+      if (q.op_ == this) q.op_ = nullptr;
+      if (take_locked(q, lock, taker_, ec, value) == take_result::wait) {
+        q.op_ = this; // woken for nothing: park again
+        scheduled = false;
         return;
       }
-      if (queue_->op_ == this) queue_->op_ = nullptr;
     }
-    if (!ec) queue_->notify_space();
+    q.release_reader();
     if (slot_.is_connected()) slot_.clear();
     // The memory goes back before the handler runs, so that the next read of a
     // loop reuses it (Asio's recycling allocator).
     allocator_type alloc = get_allocator();
     Handler handler(std::move(handler_));
     work_executor work(std::move(work_));
-    free(this, alloc);
+    std::shared_ptr<Queue> keep(std::move(queue_)); // the span points into it
+    this->~read_op();
+    std::allocator_traits<allocator_type>::deallocate(alloc, this, 1);
     std::move(handler)(ec, std::move(value));
   }
 
@@ -442,8 +539,11 @@ class read_op final : public read_op_base {
   Taker taker_;
 };
 
-// Starts a read: completes at once (deferred, never inline) when the queue has
-// something to report, otherwise parks an operation on the queue.
+// Starts a read. It always completes through an operation that runs on the
+// handler's executor and takes its item there, so that a cancellation arriving
+// before it runs (as `||` does when a timer wins) takes nothing: the item stays
+// for the next read. With something to report the operation is posted at once
+// (a continuation of the caller); otherwise it parks until the writer wakes it.
 template <class Queue, class Taker, class Handler, class IoExecutor>
 void start_read(const std::shared_ptr<Queue>& queue, const IoExecutor& io_ex, Taker taker, Handler&& handler) {
   using handler_type = std::decay_t<Handler>;
@@ -452,50 +552,35 @@ void start_read(const std::shared_ptr<Queue>& queue, const IoExecutor& io_ex, Ta
     post_completion(io_ex, std::forward<Handler>(handler), std::error_code(asio::error::bad_descriptor), value_type{});
     return;
   }
-  {
-    std::error_code ec;
-    value_type value{};
-    std::unique_lock lock(queue->mutex_);
-    if (queue->op_ != nullptr) {
-      lock.unlock();
-      post_completion(io_ex, std::forward<Handler>(handler), std::error_code(asio::error::already_started),
-                      value_type{});
-      return;
-    }
-    if (taker.take(*queue, ec, value)) {
-      lock.unlock();
-      if (!ec) queue->notify_space();
-      defer_completion(io_ex, std::forward<Handler>(handler), ec, std::move(value));
-      return;
-    }
+  if (!queue->acquire_reader()) {
+    post_completion(io_ex, std::forward<Handler>(handler), std::error_code(asio::error::already_started),
+                    value_type{});
+    return;
   }
-  // Nothing to report yet. The operation and its cancellation handler are set
-  // up before the queue can see them, as Asio's own operations do.
+  // From here on this read holds the read position, and with it the batch.
   handler_type h(std::forward<Handler>(handler));
   auto slot = asio::get_associated_cancellation_slot(h);
   using op_type = read_op<Queue, Taker, handler_type, IoExecutor>;
-  op_type* op = op_type::create(std::move(h), io_ex, queue, std::move(taker));
+  op_type* op;
+  try {
+    op = op_type::create(std::move(h), io_ex, queue, std::move(taker));
+  } catch (...) {
+    queue->release_reader();
+    throw;
+  }
   if (slot.is_connected()) {
     op->slot_ = slot;
     slot.template emplace<read_cancellation<Queue>>(queue.get(), op);
   }
-  std::unique_lock lock(queue->mutex_);
-  if (queue->op_ != nullptr) {
-    // Another read was started concurrently (misuse): this one loses.
-    op->cancelled = true;
-  }
-  // A second look: an item may have arrived meanwhile. Either way the op now
-  // owns the read position; it runs once it is posted.
-  bool ready = op->cancelled;
+  bool ready = reads_nothing(op->taker()) || !queue->batch_empty();
   if (!ready) {
-    auto s = queue->state_locked();
-    ready = s != read_state::empty;
+    std::lock_guard lock(queue->mutex_);
+    ready = queue->has_news_locked();
+    if (!ready) queue->op_ = op; // parked: the writer posts it
   }
-  if (!op->cancelled) queue->op_ = op;
   if (ready) {
     op->scheduled = true;
-    lock.unlock();
-    op->post();
+    op->defer();
   }
 }
 
@@ -508,14 +593,17 @@ typename Taker::value_type try_read(const std::shared_ptr<Queue>& queue, Taker t
     ec = asio::error::bad_descriptor;
     return value;
   }
-  {
-    std::lock_guard lock(queue->mutex_);
-    if (queue->op_ != nullptr)
-      ec = asio::error::already_started;
-    else if (!taker.take(*queue, ec, value))
-      ec = asio::error::would_block;
+  if (!queue->acquire_reader()) {
+    ec = asio::error::already_started;
+    return value;
   }
-  if (!ec) queue->notify_space();
+  if (!queue->batch_empty()) {
+    taker.from_batch(*queue, ec, value);
+  } else {
+    std::unique_lock lock(queue->mutex_);
+    if (take_locked(*queue, lock, taker, ec, value) == take_result::wait) ec = asio::error::would_block;
+  }
+  queue->release_reader();
   return value;
 }
 

@@ -37,9 +37,12 @@ class read_op_base : public pending_operation {
   // Frees the operation without invoking its handler (shutdown).
   void destroy() final { fn_(this, action::destroy); }
 
-  // Both guarded by the owning queue's mutex.
-  bool scheduled = false; // a runner was posted (or is about to be)
-  bool cancelled = false; // complete with operation_aborted, take nothing
+  // Asks the operation to complete with operation_aborted and take nothing.
+  // Seen when it runs; the owning queue wakes it if it is parked.
+  void request_cancel() noexcept { cancel_requested_.store(true, std::memory_order_release); }
+  [[nodiscard]] bool cancel_requested() const noexcept { return cancel_requested_.load(std::memory_order_acquire); }
+
+  bool scheduled = false; // guarded by the queue's mutex: a runner was posted (or is about to be)
 
  protected:
   using func_type = void (*)(read_op_base*, action);
@@ -48,6 +51,7 @@ class read_op_base : public pending_operation {
 
  private:
   func_type fn_;
+  std::atomic<bool> cancel_requested_{false};
 };
 
 // Owns a posted operation until it runs. Destroyed unrun (its executor shut
@@ -149,16 +153,15 @@ inline void registry_node::unregister() noexcept {
 // The part of a stream's queue that the operations share.
 class queue_base : public registry_node {
  public:
-  // Asks the pending operation `op` to complete with operation_aborted. Whether
-  // it is still waiting or already scheduled, it completes on its own executor
+  // Asks the outstanding operation `op` to complete with operation_aborted.
+  // Whether it is parked or already posted, it completes on its own executor
   // and takes nothing from the queue.
   void cancel(read_op_base* op) {
+    op->request_cancel();
     bool post = false;
     {
       std::lock_guard lock(mutex_);
-      if (op_ != op) return; // already completed
-      op->cancelled = true;
-      post = !std::exchange(op->scheduled, true);
+      post = op_ == op && !std::exchange(op->scheduled, true); // parked: wake it
     }
     if (post) op->post();
   }
