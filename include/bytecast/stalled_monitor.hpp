@@ -12,6 +12,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -53,7 +54,9 @@ class async_result<bytecast::detail::signature_probe, Signature> {
  public:
   template <class Initiation, class... Args>
   static bytecast::detail::probed_signature<Signature> initiate(Initiation&&, bytecast::detail::signature_probe,
-                                                               Args&&...);
+                                                               Args&&...) {
+    return {};
+  }
 };
 } // namespace asio
 
@@ -149,6 +152,10 @@ class stalled_monitor {
         if ((type & (asio::cancellation_type::terminal | asio::cancellation_type::partial |
                      asio::cancellation_type::total)) == asio::cancellation_type::none)
           return;
+        // Noted at once, so that a result that reaches the handler after this
+        // point is kept for the next call rather than handed to a caller that
+        // has moved on (as `||` does with the loser's result).
+        op_->cancel_requested_.store(true, std::memory_order_release);
         asio::dispatch(op_->self_->strand_, [op = op_, type] { op->cancel(type); });
       }
       std::shared_ptr<operation> op_;
@@ -157,17 +164,32 @@ class stalled_monitor {
     void begin() {
       if (cancelled_) return finish(asio::error::operation_aborted, value_type{});
       auto& m = *self_;
-      if (m.throttle_ > clock::duration::zero() && m.last_delivery_ && clock::now() < *m.last_delivery_ + m.throttle_) {
-        m.timer_.expires_at(*m.last_delivery_ + m.throttle_);
-        timer_pending_ = true;
-        m.timer_.async_wait([op = this->shared_from_this()](std::error_code) {
-          op->timer_pending_ = false;
-          if (op->cancelled_) return op->finish(asio::error::operation_aborted, value_type{});
-          op->read();
-        });
-        return;
+      if (m.stash_) {
+        // An item that a cancelled read had already received: it comes first,
+        // after the throttle's pause like any other.
+        if (throttle_pending()) return pause();
+        auto [ec, v] = std::move(*m.stash_);
+        m.stash_.reset();
+        return deliver(ec, std::move(v));
       }
+      if (throttle_pending()) return pause();
       read();
+    }
+
+    [[nodiscard]] bool throttle_pending() const {
+      const auto& m = *self_;
+      return m.throttle_ > clock::duration::zero() && m.last_delivery_ &&
+             clock::now() < *m.last_delivery_ + m.throttle_;
+    }
+
+    void pause() {
+      auto& m = *self_;
+      m.timer_.expires_at(*m.last_delivery_ + m.throttle_);
+      timer_pending_ = true;
+      m.timer_.async_wait([op = this->shared_from_this()](std::error_code) {
+        op->timer_pending_ = false;
+        op->begin();
+      });
     }
 
     void read() {
@@ -200,18 +222,45 @@ class stalled_monitor {
 
     void maybe_finish() {
       if (inner_pending_ || timer_pending_) return;
-      if (inner_ec_ == asio::error::operation_aborted && !cancelled_ && timed_out_)
-        return finish(asio::error::timed_out, value_type{});
-      if (!inner_ec_) self_->last_delivery_ = clock::now();
-      finish(inner_ec_, std::move(inner_value_));
+      if (inner_ec_ == asio::error::operation_aborted) {
+        if (!cancelled_ && timed_out_) return finish(asio::error::timed_out, value_type{});
+        return finish(inner_ec_, value_type{});
+      }
+      if (cancelled_) {
+        // The inner read completed before our cancellation reached it. Its
+        // result is kept for the next call: a cancelled read loses nothing.
+        self_->stash_.emplace(inner_ec_, std::move(inner_value_));
+        return finish(asio::error::operation_aborted, value_type{});
+      }
+      deliver(inner_ec_, std::move(inner_value_));
     }
+
+    void deliver(std::error_code ec, value_type value) { finish(ec, std::move(value)); }
 
     void finish(std::error_code ec, value_type value) {
       finished_ = true;
+      result_ec_ = ec;
+      result_value_ = std::move(value);
+      auto ex = work_;
+      asio::dispatch(ex, [op = this->shared_from_this()] { op->complete(); });
+    }
+
+    // Runs on the handler's executor, serialised with the caller's cancellation.
+    void complete() {
       if (slot_.is_connected()) slot_.clear();
+      auto& m = *self_;
+      std::error_code ec = result_ec_;
+      value_type value = std::move(result_value_);
+      if (cancel_requested_.load(std::memory_order_acquire) && ec != asio::error::operation_aborted) {
+        if (ec != asio::error::timed_out) m.stash_.emplace(ec, std::move(value));
+        ec = asio::error::operation_aborted;
+        value = value_type{};
+      } else if (!ec) {
+        m.last_delivery_ = clock::now();
+      }
+      Handler handler(std::move(handler_));
       auto work = std::move(work_);
-      asio::dispatch(work, detail::completion_binder<Handler, std::error_code, value_type>{
-                               std::move(handler_), {ec, std::move(value)}});
+      std::move(handler)(ec, std::move(value));
     }
 
     stalled_monitor* self_;
@@ -228,6 +277,9 @@ class stalled_monitor {
     bool timed_out_ = false;
     bool cancelled_ = false;
     bool finished_ = false;
+    std::atomic<bool> cancel_requested_{false};
+    std::error_code result_ec_;
+    value_type result_value_{};
   };
 
   struct initiate_next {
@@ -247,7 +299,9 @@ class stalled_monitor {
   timer_type timer_;
   clock::duration timeout_ = clock::duration::zero();
   clock::duration throttle_ = clock::duration::zero();
-  std::optional<clock::time_point> last_delivery_; // touched on the strand only
+  // Touched by one read at a time (on the strand, or where its handler completes):
+  std::optional<clock::time_point> last_delivery_;
+  std::optional<std::pair<std::error_code, value_type>> stash_; // received by a cancelled read
 };
 
 } // namespace bytecast
