@@ -21,6 +21,11 @@ if(TARGET asio::asio)
     unset(_asio_existing_dirs)
     unset(_asio_dir)
   endif()
+  if(NOT asio_INCLUDE_DIR)
+    # Its headers cannot be located (e.g. a generator expression): trust the existing target.
+    set(asio_FOUND TRUE)
+    return()
+  endif()
 else()
   find_path(asio_INCLUDE_DIR
     NAMES asio.hpp
