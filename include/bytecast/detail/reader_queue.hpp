@@ -16,6 +16,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <system_error>
 #include <type_traits>
@@ -454,16 +455,19 @@ class read_op final : public read_op_base {
   [[nodiscard]] const Taker& taker() const noexcept { return taker_; }
 
   // Posts the operation as a continuation of the caller (it starts the read).
-  void defer() {
-    work_executor ex = work_;
-    asio::defer(ex, op_runner<read_op_base>(this));
-  }
+  // It is queued on the executor at once, which keeps the executor busy: no
+  // outstanding-work count is needed.
+  void defer() { asio::defer(executor_, op_runner<read_op_base>(this)); }
+
+  // Called before the operation parks: while it waits, it counts as
+  // outstanding work (a pending read keeps `io_context::run()` going).
+  void track_work() { work_.emplace(asio::prefer(executor_, asio::execution::outstanding_work.tracked)); }
 
  private:
   read_op(Handler&& handler, const IoExecutor& io_ex, std::shared_ptr<Queue> queue, Taker taker)
       : read_op_base(&read_op::do_action),
         handler_(std::move(handler)),
-        work_(asio::prefer(asio::get_associated_executor(handler_, io_ex), asio::execution::outstanding_work.tracked)),
+        executor_(asio::get_associated_executor(handler_, io_ex)),
         queue_(std::move(queue)),
         taker_(std::move(taker)) {}
 
@@ -474,11 +478,9 @@ class read_op final : public read_op_base {
   static void do_action(read_op_base* base, action a) {
     auto* self = static_cast<read_op*>(base);
     switch (a) {
-      case action::post: {
-        work_executor ex = self->work_;
-        asio::post(ex, op_runner<read_op_base>(self));
+      case action::post:
+        asio::post(self->executor_, op_runner<read_op_base>(self));
         return;
-      }
       case action::run:
         return self->complete();
       case action::destroy: {
@@ -526,7 +528,7 @@ class read_op final : public read_op_base {
     // loop reuses it (Asio's recycling allocator).
     allocator_type alloc = get_allocator();
     Handler handler(std::move(handler_));
-    work_executor work(std::move(work_));
+    std::optional<work_executor> work(std::move(work_));
     std::shared_ptr<Queue> keep(std::move(queue_)); // the span points into it
     this->~read_op();
     std::allocator_traits<allocator_type>::deallocate(alloc, this, 1);
@@ -534,7 +536,8 @@ class read_op final : public read_op_base {
   }
 
   Handler handler_;
-  work_executor work_;
+  handler_executor executor_;
+  std::optional<work_executor> work_; // only while parked
   std::shared_ptr<Queue> queue_;
   Taker taker_;
 };
@@ -576,7 +579,10 @@ void start_read(const std::shared_ptr<Queue>& queue, const IoExecutor& io_ex, Ta
   if (!ready) {
     std::lock_guard lock(queue->mutex_);
     ready = queue->has_news_locked();
-    if (!ready) queue->op_ = op; // parked: the writer posts it
+    if (!ready) {
+      op->track_work();
+      queue->op_ = op; // parked: the writer posts it
+    }
   }
   if (ready) {
     op->scheduled = true;
