@@ -5,6 +5,7 @@
 #include <bytecast/detail/completion.hpp>
 #include <bytecast/detail/config.hpp>
 #include <bytecast/detail/reader_queue.hpp>
+#include <bytecast/detail/ring.hpp>
 #include <bytecast/detail/stream_service.hpp>
 #include <bytecast/options.hpp>
 
@@ -14,6 +15,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <system_error>
 #include <type_traits>
 #include <vector>
@@ -76,7 +78,7 @@ class broadcast_core final : public registry_node,
     if (waits_for_room()) q->set_listener(this->weak_from_this());
     std::lock_guard lock(mutex_);
     if (replay)
-      for (const Item& item : replay_) q->preload(item);
+      for (std::size_t i = 0; i < replay_.size(); ++i) q->preload(replay_[i]);
     if (open_)
       queues_.push_back(q);
     else
@@ -103,10 +105,13 @@ class broadcast_core final : public registry_node,
       op->result = asio::error::broken_pipe;
     } else if (must_wait_locked(op->weight)) {
       waiting_.push_back(op);
-      waiting_count_.store(waiting_.size(), std::memory_order_release);
-      return;
+        return;
     } else {
-      deliver_locked(std::move(op->item), op->weight);
+      try {
+        deliver_locked(std::move(op->item), op->weight);
+      } catch (const std::bad_alloc&) {
+        op->result = std::make_error_code(std::errc::not_enough_memory); // delivered to nobody
+      }
     }
     op->post();
   }
@@ -117,22 +122,25 @@ class broadcast_core final : public registry_node,
     auto it = std::find(waiting_.begin(), waiting_.end(), op);
     if (it == waiting_.end()) return; // delivered or completed already
     waiting_.erase(it);
-    waiting_count_.store(waiting_.size(), std::memory_order_release);
     op->result = asio::error::operation_aborted;
     op->post();
   }
 
   // A reader made room (or left): deliver the waiting writes that now fit.
+  // It takes the writer's lock even when nothing seems to wait: a writer that
+  // found the queue full may be about to park, and the lock orders the two.
   void on_space() override {
-    if (waiting_count_.load(std::memory_order_acquire) == 0) return;
     std::lock_guard lock(mutex_);
     while (!waiting_.empty() && !any_full_locked(waiting_.front()->weight)) {
       write_op* op = waiting_.front();
+      try {
+        deliver_locked(std::move(op->item), op->weight);
+      } catch (...) {
+        break; // nothing of it was delivered: it stays first in line for the next room
+      }
       waiting_.pop_front();
-      deliver_locked(std::move(op->item), op->weight);
       op->post();
     }
-    waiting_count_.store(waiting_.size(), std::memory_order_release);
   }
 
   // Idempotent: every live queue gets the sentinel after what it holds;
@@ -149,14 +157,12 @@ class broadcast_core final : public registry_node,
       op->post();
     }
     waiting_.clear();
-    waiting_count_.store(0, std::memory_order_release);
   }
 
   void take_parked(std::vector<pending_operation*>& out) override {
     std::lock_guard lock(mutex_);
     out.insert(out.end(), waiting_.begin(), waiting_.end());
     waiting_.clear();
-    waiting_count_.store(0, std::memory_order_release);
   }
 
   [[nodiscard]] bool is_open() const noexcept { return open_flag_.load(std::memory_order_acquire); }
@@ -186,18 +192,45 @@ class broadcast_core final : public registry_node,
 
   // Hands `item` to every live queue, in one global order: the writer's lock is
   // held across all queues, so concurrent writes never interleave.
+  //
+  // All or nothing: everything that can throw (room in each queue and in the
+  // replay window, the per-stream copies of a typed value) happens before the
+  // first queue sees the item. Delivering is then exception-free for chunks
+  // and for values whose move constructor does not throw.
   void deliver_locked(Item&& item, std::size_t weight) {
     const bool retain = options_.replay_limit != 0;
     const std::size_t n = queues_.size();
-    // Every queue but the last gets a copy (for chunks: a handle, counted once
-    // for all); the last one, or the replay window, gets the item itself.
+    for (auto& q : queues_) q->ensure_room();
+    if (retain && replay_.full()) replay_.grow();
+
+    // Every queue but the last gets a copy; the last one (or the replay
+    // window) gets the item itself.
     const std::size_t copies = retain ? n : (n == 0 ? 0 : n - 1);
-    traits::reserve_copies(item, copies);
+    if constexpr (std::is_same_v<Item, chunk>) {
+      traits::reserve_copies(item, copies); // one atomic add for all the handles
+    } else {
+      staging_.clear();
+      try {
+        staging_.reserve(copies);
+        for (std::size_t i = 0; i < copies; ++i) staging_.push_back(item);
+      } catch (...) {
+        staging_.clear();
+        throw;
+      }
+    }
+    auto next_copy = [&](std::size_t i) -> Item {
+      if constexpr (std::is_same_v<Item, chunk>)
+        return traits::copy(item);
+      else
+        return std::move(staging_[i]);
+    };
+
     bool prune = false;
     for (std::size_t i = 0; i < n; ++i) {
       const bool last = i + 1 == n && !retain;
-      prune |= !queues_[i]->push(last ? std::move(item) : traits::copy(item), weight);
+      prune |= !queues_[i]->push(last ? std::move(item) : next_copy(i), weight);
     }
+    if constexpr (!std::is_same_v<Item, chunk>) staging_.clear();
     if (prune) prune_locked();
     if (retain) retain_locked(std::move(item), weight);
     written_.fetch_add(weight, std::memory_order_relaxed);
@@ -209,7 +242,7 @@ class broadcast_core final : public registry_node,
 
   // Keeps the newest whole items that fit in replay_limit.
   void retain_locked(Item&& item, std::size_t weight) {
-    replay_.push_back(std::move(item));
+    replay_.push_back(std::move(item)); // room was made before delivering
     replay_weight_ += weight;
     while (!replay_.empty() && replay_weight_ > options_.replay_limit) {
       replay_weight_ -= traits::weight(replay_.front());
@@ -221,12 +254,12 @@ class broadcast_core final : public registry_node,
   const writer_options options_;
   std::atomic<std::uint64_t> written_{0};
   std::atomic<bool> open_flag_{true};         // mirrors open_ for the lock-free is_open()
-  std::atomic<std::size_t> waiting_count_{0}; // mirrors waiting_.size() for on_space()
 
   mutable std::mutex mutex_;
   // Guarded by mutex_:
   std::vector<std::shared_ptr<queue_type>> queues_; // streams still fed
-  std::deque<Item> replay_;                         // newest items, oldest first
+  ring<Item> replay_;                               // newest items, oldest first
+  std::vector<Item> staging_;                       // typed writers: the copies of one write
   std::size_t replay_weight_ = 0;
   std::deque<write_op*> waiting_; // parked async writes, oldest first
   bool open_ = true;

@@ -5,6 +5,7 @@
 #include <bytecast/chunk.hpp>
 #include <bytecast/detail/completion.hpp>
 #include <bytecast/detail/config.hpp>
+#include <bytecast/detail/ring.hpp>
 #include <bytecast/detail/stream_service.hpp>
 #include <bytecast/error.hpp>
 #include <bytecast/options.hpp>
@@ -13,7 +14,6 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -83,9 +83,18 @@ class reader_queue final : public queue_base {
 
   // --- The writer's side (with the writer's lock held). ---
 
+  // Called before anything of a write is delivered: makes sure push() will
+  // not need to allocate. May throw (then the write delivers to nobody).
+  void ensure_room() {
+    if (!needs_room_) return;
+    std::lock_guard lock(mutex_);
+    if (shared_.full()) shared_.grow();
+    needs_room_ = false;
+  }
+
   // Returns false when the writer should forget this queue (the stream is gone
-  // or was just disconnected).
-  bool push(Item&& item, std::size_t weight) {
+  // or was just disconnected). Never throws: ensure_room() ran first.
+  bool push(Item&& item, std::size_t weight) noexcept(std::is_nothrow_move_constructible_v<Item>) {
     read_op_base* wake = nullptr;
     bool keep = true;
     {
@@ -109,10 +118,19 @@ class reader_queue final : public queue_base {
       if (keep) {
         shared_.push_back(std::move(item));
         backlog_ += weight;
+        // Keep one free slot for the next write; if that fails, the next
+        // write makes room before it delivers anything.
+        if (shared_.full()) {
+          try {
+            shared_.grow();
+          } catch (...) {
+            needs_room_ = true;
+          }
+        }
       }
       wake = wake_locked();
     }
-    if (wake != nullptr) wake->post();
+    if (wake != nullptr) post_wake(wake);
     return keep;
   }
 
@@ -131,7 +149,7 @@ class reader_queue final : public queue_base {
       end_ = end_state::closed;
       wake = wake_locked();
     }
-    if (wake != nullptr) wake->post();
+    if (wake != nullptr) post_wake(wake);
   }
 
   // Fills a new queue before anyone can read it (replay).
@@ -139,6 +157,7 @@ class reader_queue final : public queue_base {
     std::lock_guard lock(mutex_);
     shared_.push_back(Item(item)); // a real copy: the replay window keeps its own
     backlog_ += traits::weight(item);
+    if (shared_.full()) shared_.grow(); // push() relies on a free slot
   }
 
   void mark_closed() {
@@ -153,18 +172,18 @@ class reader_queue final : public queue_base {
 
   // The stream is gone: release the backlog now and abort a pending read.
   void detach() {
-    std::deque<Item> released;
     read_op_base* post = nullptr;
     {
       std::lock_guard lock(mutex_);
       dead_.store(true, std::memory_order_release);
-      released.swap(shared_);
+      detached_.store(true, std::memory_order_release);
+      shared_.clear();
       backlog_ = 0;
       // A parked read must wake to see that the stream is gone; one already
       // posted sees it when it runs.
       if (op_ != nullptr && !std::exchange(op_->scheduled, true)) post = op_;
     }
-    if (post != nullptr) post->post();
+    if (post != nullptr) post_wake(post);
     // The batch belongs to the reading side: free it now unless an operation
     // still holds it (then it goes with the queue).
     if (acquire_reader()) {
@@ -299,6 +318,17 @@ class reader_queue final : public queue_base {
   }
 
  private:
+  // Posting allocates; if it fails the read stays parked and unscheduled, and
+  // the next write or close wakes it. The item is queued either way.
+  void post_wake(read_op_base* op) noexcept {
+    try {
+      op->post();
+    } catch (...) {
+      std::lock_guard lock(mutex_);
+      op->scheduled = false;
+    }
+  }
+
   void notify_space() const {
     if (listener_.expired()) return;
     if (auto l = listener_.lock()) l->on_space();
@@ -310,12 +340,16 @@ class reader_queue final : public queue_base {
     batch_weight_.store(batch_weight_sum_, std::memory_order_relaxed);
   }
 
+  static constexpr std::size_t initial_capacity = 8;
+
   const std::size_t limit_;
   const overflow_policy policy_;
   std::weak_ptr<space_listener> listener_; // set once, before the queue is shared
 
+  bool needs_room_ = false; // guarded by the writer's lock: shared_ is full
+
   // Guarded by mutex_ (the writer's side):
-  std::deque<Item> shared_;
+  ring<Item> shared_{initial_capacity};
   std::size_t backlog_ = 0; // weight of shared_
   end_state end_ = end_state::open;
   bool lagged_ = false;       // a drop_oldest overflow happened since the last read
@@ -324,7 +358,7 @@ class reader_queue final : public queue_base {
   // Owned by the reading side (see acquire_reader), kept on their own cache line
   // so the writer's appends and the reader's reads do not share one.
   alignas(64) std::atomic<bool> reading_{false};
-  std::deque<Item> batch_;
+  ring<Item> batch_{initial_capacity};
   std::size_t batch_offset_ = 0;     // bytes of batch_.front() already read
   std::size_t batch_weight_sum_ = 0; // unread weight of batch_
   bool refilled_ = false;
@@ -367,7 +401,12 @@ struct next_span_taker {
 template <class Item, class Value>
 struct next_item_taker {
   using value_type = Value;
-  void from_batch(reader_queue<Item>& q, std::error_code&, value_type& v) { v = q.pop_batch(); }
+  void from_batch(reader_queue<Item>& q, std::error_code&, value_type& v) {
+    if constexpr (std::is_same_v<Value, std::optional<Item>>)
+      v.emplace(q.pop_batch()); // T need not be assignable
+    else
+      v = q.pop_batch();
+  }
   void from_signal(reader_queue<Item>&, signal s, std::error_code& ec, value_type&) {
     ec = next_span_taker::signal_error(s);
   }
@@ -505,7 +544,7 @@ class read_op final : public read_op_base {
     Queue& q = *queue_;
     std::error_code ec;
     value_type value{};
-    if (cancel_requested() || q.dead()) {
+    if (cancel_requested() || q.detached()) {
       ec = asio::error::operation_aborted;
       std::lock_guard lock(q.mutex_);
       if (q.op_ == this) q.op_ = nullptr;

@@ -170,6 +170,9 @@ class queue_base : public registry_node {
   // writer stops counting and feeding it.
   [[nodiscard]] bool dead() const noexcept { return dead_.load(std::memory_order_acquire); }
 
+  // True once the stream handle is gone: a read still outstanding is aborted.
+  [[nodiscard]] bool detached() const noexcept { return detached_.load(std::memory_order_acquire); }
+
   void take_parked(std::vector<pending_operation*>& out) final {
     std::lock_guard lock(mutex_);
     if (op_ != nullptr && !op_->scheduled) out.push_back(std::exchange(op_, nullptr));
@@ -191,6 +194,7 @@ class queue_base : public registry_node {
   }
 
   std::atomic<bool> dead_{false};
+  std::atomic<bool> detached_{false};
 };
 
 // One per execution context, as Asio's own I/O objects have: when the context
