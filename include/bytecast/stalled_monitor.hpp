@@ -200,7 +200,7 @@ class stalled_monitor {
                                                                                                value_type v) {
             op->inner_pending_ = false;
             op->inner_ec_ = ec;
-            op->inner_value_ = std::move(v);
+            op->inner_value_.emplace(std::move(v));
             if (op->timer_pending_) op->self_->timer_.cancel();
             op->maybe_finish();
           })));
@@ -229,10 +229,10 @@ class stalled_monitor {
       if (cancelled_) {
         // The inner read completed before our cancellation reached it. Its
         // result is kept for the next call: a cancelled read loses nothing.
-        self_->stash_.emplace(inner_ec_, std::move(inner_value_));
+        self_->stash_.emplace(inner_ec_, std::move(*inner_value_));
         return finish(asio::error::operation_aborted, value_type{});
       }
-      deliver(inner_ec_, std::move(inner_value_));
+      deliver(inner_ec_, std::move(*inner_value_));
     }
 
     void deliver(std::error_code ec, value_type value) { finish(ec, std::move(value)); }
@@ -240,7 +240,7 @@ class stalled_monitor {
     void finish(std::error_code ec, value_type value) {
       finished_ = true;
       result_ec_ = ec;
-      result_value_ = std::move(value);
+      result_value_.emplace(std::move(value));
       auto ex = work_;
       asio::dispatch(ex, [op = this->shared_from_this()] { op->complete(); });
     }
@@ -250,17 +250,16 @@ class stalled_monitor {
       if (slot_.is_connected()) slot_.clear();
       auto& m = *self_;
       std::error_code ec = result_ec_;
-      value_type value = std::move(result_value_);
       if (cancel_requested_.load(std::memory_order_acquire) && ec != asio::error::operation_aborted) {
-        if (ec != asio::error::timed_out) m.stash_.emplace(ec, std::move(value));
+        if (ec != asio::error::timed_out) m.stash_.emplace(ec, std::move(*result_value_));
+        result_value_.emplace();
         ec = asio::error::operation_aborted;
-        value = value_type{};
       } else if (!ec) {
         m.last_delivery_ = clock::now();
       }
       Handler handler(std::move(handler_));
       auto work = std::move(work_);
-      std::move(handler)(ec, std::move(value));
+      std::move(handler)(ec, std::move(*result_value_));
     }
 
     stalled_monitor* self_;
@@ -271,7 +270,7 @@ class stalled_monitor {
     asio::cancellation_slot slot_;
     asio::cancellation_signal inner_cancel_;
     std::error_code inner_ec_;
-    value_type inner_value_{};
+    std::optional<value_type> inner_value_; // optional: V need not be assignable
     bool inner_pending_ = false;
     bool timer_pending_ = false;
     bool timed_out_ = false;
@@ -279,7 +278,7 @@ class stalled_monitor {
     bool finished_ = false;
     std::atomic<bool> cancel_requested_{false};
     std::error_code result_ec_;
-    value_type result_value_{};
+    std::optional<value_type> result_value_;
   };
 
   struct initiate_next {
