@@ -64,6 +64,7 @@ class broadcast_core final : public registry_node,
   using queue_type = reader_queue<Item>;
   using traits = item_traits<Item>;
   using write_op = write_op_base<Item>;
+  using released_queues = std::vector<std::shared_ptr<queue_type>>;
 
   broadcast_core(std::shared_ptr<op_registry> registry, const writer_options& options)
       : registry_node(registry), registry_(std::move(registry)), options_(options) {}
@@ -89,10 +90,11 @@ class broadcast_core final : public registry_node,
   // Synchronous write: delivers `item` to every live queue now, or fails.
   std::error_code publish(Item&& item) {
     const std::size_t weight = traits::weight(item);
+    released_queues released; // destroyed after the lock is released
     std::lock_guard lock(mutex_);
     if (!open_) return asio::error::broken_pipe;
     if (must_wait_locked(weight)) return asio::error::would_block;
-    deliver_locked(std::move(item), weight);
+    deliver_locked(std::move(item), weight, released);
     return {};
   }
 
@@ -100,6 +102,7 @@ class broadcast_core final : public registry_node,
   // readers make room (FIFO, so waiting writes keep their order). Completes
   // with broken_pipe once closed, operation_aborted when cancelled.
   void async_publish(write_op* op) {
+    released_queues released; // destroyed after the lock is released
     std::lock_guard lock(mutex_);
     if (!open_) {
       op->result = asio::error::broken_pipe;
@@ -108,7 +111,7 @@ class broadcast_core final : public registry_node,
         return;
     } else {
       try {
-        deliver_locked(std::move(op->item), op->weight);
+        deliver_locked(std::move(op->item), op->weight, released);
       } catch (const std::bad_alloc&) {
         op->result = std::make_error_code(std::errc::not_enough_memory); // delivered to nobody
       }
@@ -130,11 +133,12 @@ class broadcast_core final : public registry_node,
   // It takes the writer's lock even when nothing seems to wait: a writer that
   // found the queue full may be about to park, and the lock orders the two.
   void on_space() override {
+    released_queues released; // destroyed after the lock is released
     std::lock_guard lock(mutex_);
     while (!waiting_.empty() && !any_full_locked(waiting_.front()->weight)) {
       write_op* op = waiting_.front();
       try {
-        deliver_locked(std::move(op->item), op->weight);
+        deliver_locked(std::move(op->item), op->weight, released);
       } catch (...) {
         break; // nothing of it was delivered: it stays first in line for the next room
       }
@@ -146,8 +150,9 @@ class broadcast_core final : public registry_node,
   // Idempotent: every live queue gets the sentinel after what it holds;
   // waiting writes complete with broken_pipe, delivered to nobody.
   void close() {
+    released_queues released; // destroyed after the lock is released
     std::lock_guard lock(mutex_);
-    prune_locked();
+    prune_locked(released);
     if (!open_) return;
     open_ = false;
     open_flag_.store(false, std::memory_order_release);
@@ -197,7 +202,7 @@ class broadcast_core final : public registry_node,
   // replay window, the per-stream copies of a typed value) happens before the
   // first queue sees the item. Delivering is then exception-free for chunks
   // and for values whose move constructor does not throw.
-  void deliver_locked(Item&& item, std::size_t weight) {
+  void deliver_locked(Item&& item, std::size_t weight, released_queues& released) {
     const bool retain = options_.replay_limit != 0;
     const std::size_t n = queues_.size();
     for (auto& q : queues_) q->ensure_room();
@@ -231,13 +236,25 @@ class broadcast_core final : public registry_node,
       prune |= !queues_[i]->push(last ? std::move(item) : next_copy(i), weight);
     }
     if constexpr (!std::is_same_v<Item, chunk>) staging_.clear();
-    if (prune) prune_locked();
+    if (prune) prune_locked(released);
     if (retain) retain_locked(std::move(item), weight);
     written_.fetch_add(weight, std::memory_order_relaxed);
   }
 
-  void prune_locked() {
-    std::erase_if(queues_, [](const auto& q) { return q->dead(); });
+  // Forgets the queues of gone or cut-off streams. They are destroyed by the
+  // caller after the writer's lock is released: a queue's destructor takes
+  // the registry's lock, which an io_context shutdown holds while it takes
+  // the writer's lock.
+  void prune_locked(released_queues& released) noexcept {
+    auto is_dead = [](const auto& q) { return q->dead(); };
+    try {
+      released.reserve(released.size() + static_cast<std::size_t>(std::count_if(queues_.begin(), queues_.end(), is_dead)));
+    } catch (...) {
+      return; // out of memory: forget them next time
+    }
+    for (auto& q : queues_)
+      if (is_dead(q)) released.push_back(std::move(q));
+    std::erase(queues_, nullptr);
   }
 
   // Keeps the newest whole items that fit in replay_limit.
