@@ -1,0 +1,710 @@
+// What the tcp_fanout and http_fanout examples share: the command line, the feed (stdin, or a
+// generated one) that goes into ONE bytecast::byte_writer, the accept loop, SIGINT/SIGTERM, and
+// `server::stream_to`, which pipes one client's byte_stream into its socket. Each example's
+// main.cpp adds only its protocol on top.
+//
+// Everything runs on one thread (one io_context, run by main): no locks, and the writer never
+// writes while a session looks at it.
+#ifndef BYTECAST_EXAMPLES_FANOUT_SERVER_HPP
+#define BYTECAST_EXAMPLES_FANOUT_SERVER_HPP
+
+#include <bytecast/bytecast.hpp> // first: it prepares Asio for coroutines on every compiler
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/address.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/posix/stream_descriptor.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <chrono>
+#include <csignal>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <functional>
+#include <iostream>
+#include <limits>
+#include <optional>
+#include <set>
+#include <span>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace fanout {
+
+using asio::ip::tcp;
+using namespace std::chrono_literals;
+using namespace asio::experimental::awaitable_operators;
+
+// ---------------------------------------------------------------------------------------------
+// The command line
+
+struct options {
+  asio::ip::address bind = asio::ip::address_v4::loopback(); // --bind: loopback unless told
+  std::uint16_t port = 0;                                    // --port: 0 picks a free one
+  bytecast::writer_options writer{};                         // --policy, --queue-limit, --replay
+  bool generate = false;                                     // --generate even if stdin is not a terminal
+  double rate = 10;                                          // --rate: generated lines per second, 0 = no pause
+  std::uint64_t count = 0;                                   // --count: generated lines, 0 = no end
+  std::chrono::milliseconds stats{0};                        // --stats: interval of the stats line, 0 = off
+  std::chrono::milliseconds drain{5000};                     // --drain-timeout after SIGINT/SIGTERM
+};
+
+namespace detail {
+
+template <class T>
+[[nodiscard]] std::optional<T> parse_number(std::string_view text) {
+  T value{};
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc{} || ptr != end) return std::nullopt;
+  return value;
+}
+
+// "65536", "64k", "4m": bytes, with an optional binary suffix (KiB, MiB, GiB).
+[[nodiscard]] inline std::optional<std::size_t> parse_size(std::string_view text) {
+  std::size_t unit = 1;
+  if (!text.empty()) {
+    switch (text.back()) {
+      case 'k': case 'K': unit = std::size_t{1} << 10; break;
+      case 'm': case 'M': unit = std::size_t{1} << 20; break;
+      case 'g': case 'G': unit = std::size_t{1} << 30; break;
+      default: break;
+    }
+    if (unit != 1) text.remove_suffix(1);
+  }
+  auto value = parse_number<std::size_t>(text);
+  if (!value || *value > std::numeric_limits<std::size_t>::max() / unit) return std::nullopt;
+  return *value * unit;
+}
+
+inline void print_usage(std::ostream& out, std::string_view program, std::string_view summary) {
+  out << "usage: " << program << " [options]\n"
+      << summary << "\n"
+      << "The feed is stdin when stdin is not a terminal (its end ends the feed), else generated lines.\n"
+      << "\n"
+      << "options:\n"
+      << "  --port N             port to listen on (default 0: pick a free one; printed on stdout)\n"
+      << "  --bind ADDR          address to listen on (default 127.0.0.1)\n"
+      << "  --policy P           wait | drop_oldest | disconnect: what happens when a client's queue\n"
+      << "                       is full (default wait; needs --queue-limit)\n"
+      << "  --queue-limit BYTES  per-client queue limit, 0 = unbounded (default 0)\n"
+      << "  --replay BYTES       recent bytes a new client gets first (default 0)\n"
+      << "  --generate           generated feed even when stdin is not a terminal\n"
+      << "  --rate N             generated lines per second, 0 = no pause (default 10)\n"
+      << "  --count N            generated lines in total, then the feed ends (default 0: no end)\n"
+      << "  --stats MS           a stats line on stderr every MS ms, when it changed (default 0: off)\n"
+      << "  --drain-timeout MS   after SIGINT/SIGTERM, how long clients may drain (default 5000)\n"
+      << "  --help               this text\n"
+      << "BYTES take an optional k, m or g suffix (KiB, MiB, GiB).\n";
+}
+
+[[noreturn]] inline void usage_error(std::string_view program, std::string_view summary, const std::string& what) {
+  std::cerr << program << ": " << what << "\n\n";
+  print_usage(std::cerr, program, summary);
+  std::exit(2);
+}
+
+} // namespace detail
+
+/// Parses the command line shared by both servers. Bad options: usage on stderr, exit 2;
+/// --help: usage on stdout, exit 0.
+[[nodiscard]] inline options parse_options(int argc, char** argv, std::string_view program,
+                                           std::string_view summary) {
+  options o;
+  std::vector<std::string_view> args(argv + 1, argv + argc);
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string_view name = args[i];
+    std::optional<std::string_view> inline_value; // --name=value
+    if (auto eq = name.find('='); name.starts_with("--") && eq != std::string_view::npos) {
+      inline_value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    }
+    auto fail = [&](const std::string& what) { detail::usage_error(program, summary, what); };
+    auto value = [&]() -> std::string_view {
+      if (inline_value) return *inline_value;
+      if (i + 1 == args.size()) fail(std::string(name) + " needs a value");
+      return args[++i];
+    };
+    auto size_value = [&]() {
+      auto v = detail::parse_size(value());
+      if (!v) fail(std::string(name) + ": expected a byte count such as 65536, 64k or 4m");
+      return *v;
+    };
+    auto millis_value = [&]() {
+      auto v = detail::parse_number<std::uint32_t>(value());
+      if (!v) fail(std::string(name) + ": expected milliseconds");
+      return std::chrono::milliseconds(*v);
+    };
+
+    if (name == "--help" || name == "-h") {
+      detail::print_usage(std::cout, program, summary);
+      std::exit(0);
+    } else if (name == "--port") {
+      auto v = detail::parse_number<std::uint16_t>(value());
+      if (!v) fail("--port: expected a number from 0 to 65535");
+      o.port = *v;
+    } else if (name == "--bind") {
+      std::error_code ec;
+      o.bind = asio::ip::make_address(std::string(value()), ec);
+      if (ec) fail("--bind: expected an IPv4 or IPv6 address");
+    } else if (name == "--policy") {
+      std::string_view p = value();
+      if (p == "wait") o.writer.on_overflow = bytecast::overflow_policy::wait;
+      else if (p == "drop_oldest") o.writer.on_overflow = bytecast::overflow_policy::drop_oldest;
+      else if (p == "disconnect") o.writer.on_overflow = bytecast::overflow_policy::disconnect;
+      else fail("--policy: expected wait, drop_oldest or disconnect");
+    } else if (name == "--queue-limit") {
+      o.writer.queue_limit = size_value();
+    } else if (name == "--replay") {
+      o.writer.replay_limit = size_value();
+    } else if (name == "--generate") {
+      if (inline_value) fail("--generate takes no value");
+      o.generate = true;
+    } else if (name == "--rate") {
+      auto v = detail::parse_number<double>(value());
+      if (!v || !(*v >= 0 && *v <= 1e6)) fail("--rate: expected lines per second, from 0 to 1000000");
+      o.rate = *v;
+    } else if (name == "--count") {
+      auto v = detail::parse_number<std::uint64_t>(value());
+      if (!v) fail("--count: expected a number of lines");
+      o.count = *v;
+    } else if (name == "--stats") {
+      o.stats = millis_value();
+    } else if (name == "--drain-timeout") {
+      o.drain = millis_value();
+    } else {
+      fail("unknown option '" + std::string(args[i]) + "'");
+    }
+  }
+  return o;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Framing: what goes around each chunk on the wire
+
+/// Raw bytes, as written (tcp_fanout; http_fanout for HTTP/1.0 clients).
+struct raw_framing {
+  [[nodiscard]] std::array<asio::const_buffer, 1> frame(std::span<const std::byte> bytes) const {
+    return {asio::buffer(bytes.data(), bytes.size())};
+  }
+  [[nodiscard]] asio::const_buffer trailer() const { return {}; }
+};
+
+/// One HTTP/1.1 chunk per bytecast chunk, then the last-chunk `0\r\n\r\n` (http_fanout).
+class chunked_framing {
+ public:
+  [[nodiscard]] std::array<asio::const_buffer, 3> frame(std::span<const std::byte> bytes) {
+    auto [end, ec] = std::to_chars(size_line_.data(), size_line_.data() + size_line_.size() - 2, bytes.size(), 16);
+    (void)ec; // 16 hex digits always fit
+    *end++ = '\r';
+    *end++ = '\n';
+    return {asio::buffer(size_line_.data(), static_cast<std::size_t>(end - size_line_.data())),
+            asio::buffer(bytes.data(), bytes.size()), asio::buffer(crlf, 2)};
+  }
+  [[nodiscard]] asio::const_buffer trailer() const { return asio::buffer(last_chunk, 5); }
+
+ private:
+  static constexpr const char* crlf = "\r\n";
+  static constexpr const char* last_chunk = "0\r\n\r\n";
+  std::array<char, 20> size_line_{};
+};
+
+// ---------------------------------------------------------------------------------------------
+// Closing a connection
+
+/// The graceful end: our FIN after the last byte, then wait (at most `limit`) for the peer to
+/// close too, reading and discarding what it still sends. Closing with unread input would send
+/// a reset, and a reset can destroy the response the peer has not read yet.
+inline asio::awaitable<void> close_gracefully(tcp::socket& socket, std::chrono::milliseconds limit = 2s) {
+  std::error_code ec;
+  socket.shutdown(tcp::socket::shutdown_send, ec);
+  if (!ec) {
+    auto drain = [](tcp::socket& s) -> asio::awaitable<void> {
+      std::array<char, 4096> sink;
+      std::error_code read_ec;
+      while (!read_ec) co_await s.async_read_some(asio::buffer(sink), asio::redirect_error(asio::use_awaitable, read_ec));
+    };
+    asio::steady_timer timer(co_await asio::this_coro::executor, limit);
+    co_await (drain(socket) || timer.async_wait(asio::redirect_error(asio::use_awaitable, ec)));
+  }
+  socket.close(ec);
+}
+
+/// The abortive end: a reset, and the kernel forgets whatever was still unsent. For a client
+/// that cannot receive a clean end anyway (cut off, or still there when the drain time is up).
+inline void close_abortively(tcp::socket& socket) {
+  std::error_code ec;
+  socket.set_option(asio::socket_base::linger(true, 0), ec);
+  socket.close(ec);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server
+
+/// One accepted connection, owned by its session coroutine.
+struct client {
+  tcp::socket socket;
+  std::uint64_t id = 0;
+  std::string peer; // "127.0.0.1:40312", for the log
+};
+
+class server {
+ public:
+  /// What a protocol does with a new connection; it returns when the connection is done.
+  using session = asio::awaitable<void> (*)(server&, client&);
+
+  server(asio::io_context& ctx, const options& opts, std::string_view program)
+      : ctx_(ctx),
+        opts_(opts),
+        program_(program),
+        writer_(ctx, opts.writer),
+        acceptor_(ctx),
+        signals_(ctx, SIGINT, SIGTERM),
+        feed_timer_(ctx),
+        stats_timer_(ctx),
+        drain_timer_(ctx) {}
+
+  /// Listens (printing "listening on ADDR:PORT" on stdout), then starts the feed, the signal
+  /// handling and the stats line. Throws std::system_error when the address cannot be used.
+  void start(session s) {
+    const tcp::endpoint wanted(opts_.bind, opts_.port);
+    acceptor_.open(wanted.protocol());
+    acceptor_.set_option(tcp::acceptor::reuse_address(true));
+    acceptor_.bind(wanted);
+    acceptor_.listen();
+    std::cout << "listening on " << to_text(acceptor_.local_endpoint()) << std::endl; // flushed: tests wait for it
+
+    if (opts_.writer.queue_limit == 0 && opts_.writer.on_overflow != bytecast::overflow_policy::wait)
+      log("note: --policy has no effect without --queue-limit: every client's queue is unbounded");
+
+    asio::co_spawn(ctx_, accept_loop(s), detached_with_log("accept loop"));
+    asio::co_spawn(ctx_, feed(), detached_with_log("feed"));
+    wait_for_signal();
+    if (opts_.stats.count() > 0) print_stats_every_interval();
+  }
+
+  /// A new reader of the feed: the retained recent chunks (--replay) first, then everything
+  /// written from now on.
+  [[nodiscard]] bytecast::byte_stream subscribe() { return writer_.stream(bytecast::replay); }
+
+  /// Pipes `stream` into `c.socket`, each chunk framed by `framing`, and closes the connection:
+  /// - the feed ended: every chunk, the framing's trailer, then a graceful close;
+  /// - the stream was cut off (`disconnect` policy, queue full): an abortive close at once;
+  /// - the client went away (or the write failed): close.
+  /// Under `drop_oldest` a client that lagged loses the oldest chunks and carries on.
+  template <class Framing>
+  asio::awaitable<void> stream_to(client& c, bytecast::byte_stream stream, Framing framing) {
+    pipe_result r = co_await pipe(c, std::move(stream), std::move(framing)); // the stream is gone after this
+    switch (r.end) {
+      case pipe_end::finished:
+        log(c, "finished, " + std::to_string(r.sent) + " bytes sent");
+        co_await close_gracefully(c.socket);
+        break;
+      case pipe_end::cut_off:
+        ++cut_off_;
+        log(c, "cut off: its queue overflowed the queue limit, " + std::to_string(r.sent) + " bytes sent");
+        close_abortively(c.socket);
+        break;
+      case pipe_end::gone:
+        log(c, "gone (" + why_gone(r.error) + "), " + std::to_string(r.sent) + " bytes sent");
+        close_abortively(c.socket);
+        break;
+    }
+    if (r.dropped != 0) log(c, "lost " + std::to_string(r.dropped) + " bytes to drop_oldest");
+  }
+
+  /// One line on stderr, prefixed with the program's name.
+  void log(std::string_view text) const {
+    std::string line;
+    line.append(program_).append(": ").append(text).append("\n");
+    std::cerr << line << std::flush;
+  }
+  void log(const client& c, std::string_view text) const {
+    log("client " + std::to_string(c.id) + " (" + c.peer + "): " + std::string(text));
+  }
+
+ private:
+  enum class pipe_end { finished, cut_off, gone };
+  struct ending {
+    pipe_end end = pipe_end::gone;
+    std::error_code error; // why it is gone
+  };
+  struct pipe_result {
+    pipe_end end = pipe_end::gone;
+    std::error_code error;
+    std::uint64_t sent = 0;    // payload bytes written to the socket
+    std::uint64_t dropped = 0; // bytes lost to drop_oldest
+  };
+
+  // Shared by the pump and the cut-off watch of one client.
+  struct write_progress {
+    std::uint64_t started = 0; // socket writes started so far
+    bool pending = false;      // one is in progress
+  };
+
+  [[nodiscard]] std::string why_gone(const std::error_code& ec) const {
+    if (ec == asio::error::eof) return "closed by the client";
+    if (ec == asio::error::operation_aborted && stopping_) return "closed by the server: the drain time was up";
+    return ec.message();
+  }
+
+  static std::string to_text(const tcp::endpoint& ep) {
+    std::ostringstream out;
+    out << ep; // "127.0.0.1:8080", "[::1]:8080"
+    return out.str();
+  }
+
+  std::function<void(std::exception_ptr)> detached_with_log(std::string what) {
+    return [this, what = std::move(what)](std::exception_ptr e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        log(what + " failed: " + ex.what());
+      }
+    };
+  }
+
+  // --- the feed: the one writer ----------------------------------------------------------------
+
+  asio::awaitable<void> feed() {
+    if (opts_.generate || ::isatty(STDIN_FILENO) == 1)
+      co_await feed_generated();
+    else
+      co_await feed_stdin();
+    if (writer_.is_open()) { // the feed's own end (not a signal)
+      log("feed ended after " + std::to_string(writer_.bytes_written()) + " bytes; " +
+          std::to_string(connections_.size()) + " clients drain");
+      writer_.close(); // every client gets what is queued for it, then the sentinel
+      stop_accepting();
+      maybe_finish();
+    }
+  }
+
+  // stdin, in chunks of what one read returns (at most 64 KiB). A stream_descriptor works for
+  // pipes, terminals and sockets, and (by plain reads, never through epoll) for regular files.
+  asio::awaitable<void> feed_stdin() {
+    log("feed: stdin");
+    std::error_code ec;
+    stdin_.emplace(ctx_);
+    const int fd = ::dup(STDIN_FILENO); // closing ours leaves fd 0 alone
+    if (fd < 0) {
+      log("cannot read stdin: " + std::system_category().message(errno));
+      co_return;
+    }
+    stdin_->assign(fd, ec);
+    if (ec) {
+      ::close(fd);
+      log("cannot read stdin: " + ec.message());
+      co_return;
+    }
+    std::vector<std::byte> buffer(64 * 1024);
+    for (;;) {
+      std::size_t n = co_await stdin_->async_read_some(asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) {
+        if (ec != asio::error::eof && ec != asio::error::operation_aborted) log("reading stdin: " + ec.message());
+        break;
+      }
+      // async_write, not write: under `wait` it waits until every client has room (and so
+      // stops reading stdin: backpressure up the pipe), under the other policies it never waits.
+      co_await writer_.async_write(asio::buffer(buffer.data(), n), asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break; // broken_pipe: the writer was closed by a signal
+    }
+    stdin_->close(ec);
+  }
+
+  // "line 000001\n", "line 000002\n", ... at --rate lines per second.
+  asio::awaitable<void> feed_generated() {
+    std::ostringstream what;
+    what << "feed: generated lines, ";
+    if (opts_.rate > 0) what << opts_.rate << " per second"; else what << "no pause";
+    if (opts_.count > 0) what << ", " << opts_.count << " in total";
+    log(what.str());
+    const auto period = opts_.rate > 0 ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                             std::chrono::duration<double>(1.0 / opts_.rate))
+                                       : std::chrono::steady_clock::duration::zero();
+    auto next = std::chrono::steady_clock::now();
+    std::error_code ec;
+    for (std::uint64_t n = 1; opts_.count == 0 || n <= opts_.count; ++n) {
+      std::array<char, 32> line{};
+      const int len = std::snprintf(line.data(), line.size(), "line %06llu\n", static_cast<unsigned long long>(n));
+      co_await writer_.async_write(asio::buffer(line.data(), static_cast<std::size_t>(len)),
+                                   asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return; // the writer was closed by a signal
+      // On schedule; after a stall (a `wait` writer waiting for room) no burst to catch up.
+      next = std::max(next + period, std::chrono::steady_clock::now());
+      feed_timer_.expires_at(next);
+      co_await feed_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return; // cancelled by a signal
+    }
+  }
+
+  // --- connections -----------------------------------------------------------------------------
+
+  asio::awaitable<void> accept_loop(session s) {
+    for (;;) {
+      std::error_code ec;
+      tcp::socket socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+      if (!acceptor_.is_open()) co_return; // stopped
+      if (ec) {
+        // Out of file descriptors, a connection reset before accept, ...: keep serving.
+        log("accept: " + ec.message());
+        asio::steady_timer pause(ctx_, 100ms);
+        co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        continue;
+      }
+      socket.set_option(tcp::no_delay(true), ec); // a live feed: send small chunks at once
+      asio::co_spawn(ctx_, run_session(s, std::move(socket), ++last_id_), detached_with_log("session"));
+    }
+  }
+
+  asio::awaitable<void> run_session(session s, tcp::socket socket, std::uint64_t id) {
+    client c{std::move(socket), id, {}};
+    std::error_code ec;
+    auto peer = c.socket.remote_endpoint(ec);
+    c.peer = ec ? "?" : to_text(peer);
+    connections_.insert(&c);
+    log(c, "connected");
+    try {
+      co_await s(*this, c);
+    } catch (const std::exception& e) {
+      log(c, std::string("session failed: ") + e.what());
+    }
+    close_abortively(c.socket); // a no-op if the session closed it
+    connections_.erase(&c);
+    maybe_finish();
+  }
+
+  // The pump and its two watches, each returning how the connection ends. The first of them to
+  // finish decides: `||` cancels the other two and waits for them, and then the stream goes.
+  template <class Framing>
+  asio::awaitable<pipe_result> pipe(client& c, bytecast::byte_stream stream, Framing framing) {
+    pipe_result r;
+    write_progress progress;
+    auto first = [](const auto& winner) { return std::visit([](const ending& e) { return e; }, winner); };
+    ending e;
+    if (watches_cut_off())
+      e = first(co_await (pump(c, stream, framing, progress, r.sent) || watch_peer(c) || watch_cut_off(stream, progress)));
+    else
+      e = first(co_await (pump(c, stream, framing, progress, r.sent) || watch_peer(c)));
+    r.end = e.end;
+    r.error = e.error;
+    r.dropped = stream.dropped();
+    co_return r;
+  }
+
+  // The reader loop of API.md section 1: drain what is queued, wait only when nothing is.
+  template <class Framing>
+  asio::awaitable<ending> pump(client& c, bytecast::byte_stream& stream, Framing& framing, write_progress& progress,
+                               std::uint64_t& sent) {
+    std::error_code ec;
+    bool lagged = false;
+    for (;;) {
+      std::span<const std::byte> bytes = stream.try_next(ec);
+      if (ec == asio::error::would_block)
+        bytes = co_await stream.async_next(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec == bytecast::error::lagged) {
+        // drop_oldest: this client was too slow and lost its oldest chunks; the rest follows.
+        ++lagged_events_;
+        if (!std::exchange(lagged, true)) log(c, "lagged: its oldest chunks were dropped");
+        continue;
+      }
+      if (ec == bytecast::error::overflowed) co_return ending{pipe_end::cut_off, ec};
+      if (ec) co_return ending{pipe_end::gone, ec}; // operation_aborted: a watch finished first
+      if (bytes.empty()) break;                     // the close sentinel: the feed ended
+
+      // The span stays valid until the next read on the stream, so for the whole write.
+      ++progress.started;
+      progress.pending = true;
+      co_await asio::async_write(c.socket, framing.frame(bytes), asio::redirect_error(asio::use_awaitable, ec));
+      progress.pending = false;
+      if (ec) co_return ending{pipe_end::gone, ec};
+      sent += bytes.size();
+    }
+    if (asio::const_buffer trailer = framing.trailer(); trailer.size() != 0) {
+      co_await asio::async_write(c.socket, trailer, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return ending{pipe_end::gone, ec};
+    }
+    co_return ending{pipe_end::finished, {}};
+  }
+
+  // Reads (and discards) what the client sends, to notice at once when it goes away: when it
+  // closes the connection (or only shuts down its sending side) or resets it. Without this a
+  // quiet feed would never find out, and the stream would live on.
+  asio::awaitable<ending> watch_peer(client& c) {
+    std::array<char, 1024> sink;
+    std::error_code ec;
+    while (!ec) co_await c.socket.async_read_some(asio::buffer(sink), asio::redirect_error(asio::use_awaitable, ec));
+    co_return ending{pipe_end::gone, ec};
+  }
+
+  [[nodiscard]] bool watches_cut_off() const noexcept {
+    return opts_.writer.queue_limit != 0 && opts_.writer.on_overflow == bytecast::overflow_policy::disconnect;
+  }
+
+  // Under `disconnect` the writer cuts a full stream off, and the stream says so
+  // (error::overflowed) at its next read. But the pump of a client that stopped reading is
+  // stuck in a socket write and never reads again. So while one socket write stays pending,
+  // this watch compares what the writer wrote with what reached the stream's queue: the pump
+  // takes nothing meanwhile, so each write grows the queue by its size unless it did not reach
+  // the stream, which under `disconnect` means the stream was cut off. Exact here, because the
+  // writer (on this same thread) never writes between the two reads below.
+  asio::awaitable<ending> watch_cut_off(const bytecast::byte_stream& stream, const write_progress& progress) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    std::optional<std::uint64_t> write; // the write pending at the last look
+    std::uint64_t written = 0;
+    std::size_t queued = 0;
+    for (;;) {
+      timer.expires_after(cut_off_check_interval);
+      std::error_code ec;
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return ending{pipe_end::gone, ec}; // cancelled: the pump or the peer watch finished first
+      const std::uint64_t written_now = writer_.bytes_written();
+      const std::size_t queued_now = stream.queued_bytes();
+      if (progress.pending && write == progress.started && queued_now >= queued &&
+          queued_now - queued < written_now - written)
+        co_return ending{pipe_end::cut_off, bytecast::error::overflowed};
+      write = progress.pending ? std::optional(progress.started) : std::nullopt;
+      written = written_now;
+      queued = queued_now;
+    }
+  }
+
+  // --- the end ---------------------------------------------------------------------------------
+
+  void stop_accepting() {
+    std::error_code ec;
+    acceptor_.close(ec);
+  }
+
+  void wait_for_signal() {
+    signals_.async_wait([this](std::error_code ec, int signo) {
+      if (ec || finished_) return; // cancelled: the server is done
+      wait_for_signal();           // first: on_signal may finish the server, and cancel this wait
+      on_signal(signo == SIGINT ? "SIGINT" : "SIGTERM");
+    });
+  }
+
+  // First signal: stop accepting, end the feed, give the clients --drain-timeout to receive
+  // what is queued for them. A second signal, or the end of that time: close what is left.
+  void on_signal(const std::string& name) {
+    std::error_code ec;
+    if (stopping_) {
+      log(name + " again: closing " + std::to_string(connections_.size()) + " connections now");
+      close_all();
+      return;
+    }
+    stopping_ = true;
+    log(name + ": shutting down; " + std::to_string(connections_.size()) + " clients have " +
+        std::to_string(opts_.drain.count()) + " ms to drain");
+    stop_accepting();
+    writer_.close(); // wakes a waiting async_write of the feed with broken_pipe
+    feed_timer_.cancel();
+    if (stdin_) stdin_->cancel(ec);
+    drain_timer_.expires_after(opts_.drain);
+    drain_timer_.async_wait([this](std::error_code ec) {
+      if (ec || connections_.empty()) return;
+      log("drain time is up: closing " + std::to_string(connections_.size()) + " connections");
+      close_all();
+    });
+    maybe_finish();
+  }
+
+  void close_all() {
+    for (client* c : connections_) close_abortively(c->socket); // their sessions see the error and end
+  }
+
+  // Once the feed ended and the last connection is gone, nothing else may keep run() going.
+  void maybe_finish() {
+    if (finished_ || writer_.is_open() || acceptor_.is_open() || !connections_.empty()) return;
+    finished_ = true; // for handlers that completed before the cancellations below
+    std::error_code ec;
+    signals_.cancel(ec);
+    drain_timer_.cancel();
+    stats_timer_.cancel();
+    if (opts_.stats.count() > 0) print_stats(true);
+  }
+
+  // --- stats -----------------------------------------------------------------------------------
+
+  // "stats: connections=3 streams=3 bytes=1048576 cut_off=0 lagged=0"; `streams` is the
+  // writer's stream_count(): it drops as soon as a client's stream is destroyed or cut off.
+  void print_stats(bool force = false) {
+    std::string line = "stats: connections=" + std::to_string(connections_.size()) +
+                       " streams=" + std::to_string(writer_.stream_count()) +
+                       " bytes=" + std::to_string(writer_.bytes_written()) +
+                       " cut_off=" + std::to_string(cut_off_) + " lagged=" + std::to_string(lagged_events_);
+    if (!force && line == last_stats_) return;
+    last_stats_ = line;
+    log(line);
+  }
+
+  void print_stats_every_interval() {
+    print_stats();
+    stats_timer_.expires_after(opts_.stats);
+    stats_timer_.async_wait([this](std::error_code ec) {
+      if (!ec && !finished_) print_stats_every_interval();
+    });
+  }
+
+  static constexpr auto cut_off_check_interval = 200ms;
+
+  asio::io_context& ctx_;
+  const options opts_;
+  const std::string program_;
+  bytecast::byte_writer writer_;
+  tcp::acceptor acceptor_;
+  asio::signal_set signals_;
+  std::optional<asio::posix::stream_descriptor> stdin_;
+  asio::steady_timer feed_timer_;
+  asio::steady_timer stats_timer_;
+  asio::steady_timer drain_timer_;
+  std::set<client*> connections_; // every open connection, for close_all()
+  std::uint64_t last_id_ = 0;
+  std::uint64_t cut_off_ = 0;
+  std::uint64_t lagged_events_ = 0;
+  bool stopping_ = false; // a signal came
+  bool finished_ = false; // the feed ended and every connection is gone
+  std::string last_stats_;
+};
+
+/// The common main(): options, one io_context on this thread, run until everything is done.
+inline int run(int argc, char** argv, std::string_view program, std::string_view summary, server::session s) {
+  const options opts = parse_options(argc, argv, program, summary);
+  std::signal(SIGPIPE, SIG_IGN); // a closed stdout must not kill the server
+  try {
+    asio::io_context ctx;
+    server srv(ctx, opts, program);
+    srv.start(s);
+    ctx.run();
+  } catch (const std::exception& e) {
+    std::cerr << program << ": " << e.what() << '\n';
+    return 1;
+  }
+  return 0;
+}
+
+} // namespace fanout
+
+#endif // BYTECAST_EXAMPLES_FANOUT_SERVER_HPP

@@ -1,0 +1,593 @@
+#!/usr/bin/env python3
+"""Network tests of tcp_fanout and http_fanout, run by CTest (label `network`).
+
+    fanout_tests.py --protocol tcp|http --server PATH --case NAME
+
+Each case starts the server on 127.0.0.1 with an ephemeral port, talks to it with real clients
+(`nc` from netcat-openbsd, `curl`, plain Python sockets) and fails with a message when something
+is wrong or takes too long: every wait is bounded, and synchronisation goes through the server's
+own output (its `listening on` line, and the `--stats` line on stderr), never through a sleep.
+Whatever happens, every process a case started is killed at the end.
+
+Needs python3 (standard library only), nc, curl and sha256sum.
+"""
+
+import argparse
+import ctypes
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+CASE_DEADLINE = 55  # seconds; CTest's TIMEOUT for these tests is 60
+HOST = "127.0.0.1"  # the only address these tests ever use
+
+
+class Failure(Exception):
+    pass
+
+
+def log(text):
+    print(text, flush=True)
+
+
+# --- processes -------------------------------------------------------------------------------
+
+def _die_with_this_script():
+    # In the child, before exec: SIGKILL it when this script dies, however it dies (even when
+    # CTest kills it on timeout), so that no server or client outlives a test.
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class Processes:
+    """Every process a case starts; `cleanup()` (always run) kills what is still running."""
+
+    def __init__(self):
+        self.started = []
+
+    def start(self, args, **kwargs):
+        kwargs.setdefault("stdin", subprocess.DEVNULL)
+        # Its own process group, so that a pipeline (bash -c 'nc ... | sha256sum') dies whole.
+        p = subprocess.Popen(args, preexec_fn=_die_with_this_script, start_new_session=True, **kwargs)
+        self.started.append(p)
+        return p
+
+    def cleanup(self):
+        for p in self.started:
+            if p.poll() is None:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        for p in self.started:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                log(f"warning: process {p.pid} ({p.args!r}) did not die")
+
+
+def wait_exit(p, timeout, what):
+    try:
+        return p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise Failure(f"{what} did not exit within {timeout} s") from None
+
+
+def wait_until(predicate, timeout, what, interval=0.01):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise Failure(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+# --- the server ------------------------------------------------------------------------------
+
+STATS = re.compile(r"stats: (.*)$")
+
+
+class Server:
+    """The server under test, fed through a pipe on its stdin, with --stats 50."""
+
+    def __init__(self, procs, exe, *args):
+        read_end, write_end = os.pipe()
+        self.proc = procs.start([exe, "--bind", HOST, "--port", "0", "--stats", "50", *args],
+                                stdin=read_end, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        os.close(read_end)
+        self.feed_pipe = os.fdopen(write_end, "wb", buffering=0)
+        self.name = os.path.basename(exe)
+        self.log_lines = []
+        self.stats = {}
+        self.changed = threading.Condition()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+        first = self.proc.stdout.readline().decode(errors="replace").strip()  # bounded by the case deadline
+        m = re.fullmatch(r"listening on 127\.0\.0\.1:(\d+)", first)
+        if not m:
+            raise Failure(f"expected 'listening on 127.0.0.1:PORT' on stdout, got {first!r}")
+        self.port = int(m.group(1))
+        log(f"{self.name} listening on port {self.port}")
+
+    def _read_stderr(self):
+        for raw in self.proc.stderr:
+            line = raw.decode(errors="replace").rstrip("\n")
+            log(f"  | {line}")
+            with self.changed:
+                self.log_lines.append(line)
+                m = STATS.search(line)
+                if m:
+                    self.stats = {k: int(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
+                self.changed.notify_all()
+
+    def wait_for_stats(self, what, predicate, timeout=20):
+        """Waits until the latest stats line satisfies `predicate`; fails after `timeout`."""
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while not (self.stats and predicate(self.stats)):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise Failure(f"timed out after {timeout} s waiting for {what}; last stats: {self.stats}")
+                self.changed.wait(left)
+            return dict(self.stats)
+
+    def wait_for_log(self, pattern, timeout=20):
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern)
+        with self.changed:
+            while not any(regex.search(line) for line in self.log_lines):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise Failure(f"timed out after {timeout} s waiting for a log line matching {pattern!r}")
+                self.changed.wait(left)
+
+    def feed(self, data):
+        self.feed_pipe.write(data)
+
+    def end_feed(self):
+        self.feed_pipe.close()
+
+    def wait_exit(self, timeout=20):
+        rc = wait_exit(self.proc, timeout, self.name)
+        if rc != 0:
+            raise Failure(f"{self.name} exited with {rc}, expected 0")
+
+
+# --- clients ---------------------------------------------------------------------------------
+
+class Protocol:
+    def __init__(self, name):
+        self.name = name  # "tcp" or "http"
+
+    def client_command(self, port):
+        """A real client that writes everything it receives to stdout, and exits 0 on a clean end."""
+        if self.name == "tcp":
+            return ["nc", "-d", HOST, str(port)]  # -d: never reads stdin, so never sends anything
+        # --fail: an HTTP error is an error; a missing last-chunk (no clean end) makes curl exit 18.
+        return ["curl", "-sS", "-N", "--fail", "--max-time", "50", "--noproxy", "*", f"http://{HOST}:{port}/stream"]
+
+    def start_client(self, procs, port, out_path):
+        return procs.start(self.client_command(port), stdout=open(out_path, "wb"), stderr=subprocess.PIPE)
+
+    def start_hashing_client(self, procs, port, out_path):
+        """A client piped into sha256sum: no data on disk, the hash in out_path."""
+        cmd = shlex.join(self.client_command(port)) + " | sha256sum"
+        return procs.start(["bash", "-c", "set -o pipefail; " + cmd], stdout=open(out_path, "wb"),
+                           stderr=subprocess.PIPE)
+
+    def raw_socket(self, port, rcvbuf=None):
+        """A Python client socket that asked for the stream (and reads nothing yet)."""
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf is not None:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # before connect: sets the window
+        s.settimeout(10)
+        s.connect((HOST, port))
+        if self.name == "http":
+            s.sendall(b"GET /stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        return s
+
+
+def sha256_of(paths):
+    out = subprocess.run(["sha256sum", *paths], check=True, capture_output=True, text=True).stdout
+    return [line.split()[0] for line in out.splitlines()]
+
+
+def check_clients_ended_cleanly(clients, timeout=30):
+    deadline = time.monotonic() + timeout
+    for i, p in enumerate(clients):
+        rc = wait_exit(p, max(0.1, deadline - time.monotonic()), f"client {i}")
+        if rc != 0:
+            err = p.stderr.read().decode(errors="replace").strip() if p.stderr else ""
+            raise Failure(f"client {i} exited with {rc} (no clean end?): {err}")
+
+
+def abort_socket(s):
+    """Closes with a reset (SO_LINGER 0): an abrupt disconnect."""
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+
+
+# --- the cases -------------------------------------------------------------------------------
+
+def case_fanout(ctx):
+    """20 real clients receive exactly the file piped on stdin after they all connected."""
+    n = 20
+    data = os.urandom(3 * 1024 * 1024 + 12345)
+    src = ctx.path("input.bin")
+    with open(src, "wb") as f:
+        f.write(data)
+    server = Server(ctx.procs, ctx.exe)
+    outs = [ctx.path(f"client{i}.out") for i in range(n)]
+    clients = [ctx.proto.start_client(ctx.procs, server.port, out) for out in outs]
+    server.wait_for_stats(f"{n} connected streams", lambda s: s["streams"] == n)
+
+    cat = ctx.procs.start(["cat", src], stdout=server.feed_pipe)  # the file, piped on stdin
+    server.end_feed()  # cat holds the only write end now: its end is the feed's end
+    wait_exit(cat, 20, "cat")
+    check_clients_ended_cleanly(clients)
+    server.wait_exit()
+
+    hashes = sha256_of([src, *outs])
+    wrong = [i for i, h in enumerate(hashes[1:]) if h != hashes[0]]
+    if wrong:
+        sizes = [os.path.getsize(outs[i]) for i in wrong]
+        raise Failure(f"clients {wrong} received other data (sizes {sizes}, expected {len(data)})")
+    log(f"all {n} clients received the {len(data)} bytes, sha256 {hashes[0]}")
+
+
+def case_replay(ctx):
+    """A late client gets the retained recent chunks (--replay) first, then the live feed."""
+    window = 128 * 1024
+    server = Server(ctx.procs, ctx.exe, "--replay", "128k")
+    early_out, late1_out, late2_out = ctx.path("early.out"), ctx.path("late1.out"), ctx.path("late2.out")
+    early = ctx.proto.start_client(ctx.procs, server.port, early_out)
+    server.wait_for_stats("the early client", lambda s: s["streams"] == 1)
+
+    a = os.urandom(96 * 1024)  # less than the window: all of it is retained
+    server.feed(a)
+    server.wait_for_stats("part A written", lambda s: s["bytes"] == len(a))
+    late1 = ctx.proto.start_client(ctx.procs, server.port, late1_out)
+    server.wait_for_stats("the first late client", lambda s: s["streams"] == 2)
+
+    b = os.urandom(1024 * 1024)  # more than the window: only its newest chunks are retained
+    server.feed(b)
+    server.wait_for_stats("part B written", lambda s: s["bytes"] == len(a) + len(b))
+    late2 = ctx.proto.start_client(ctx.procs, server.port, late2_out)
+    server.wait_for_stats("the second late client", lambda s: s["streams"] == 3)
+
+    c = os.urandom(64 * 1024 + 7)
+    server.feed(c)
+    server.end_feed()
+    check_clients_ended_cleanly([early, late1, late2])
+    server.wait_exit()
+
+    got = {name: open(path, "rb").read() for name, path in
+           (("early", early_out), ("late1", late1_out), ("late2", late2_out))}
+    if got["early"] != a + b + c:
+        raise Failure(f"the early client got {len(got['early'])} bytes, not the {len(a + b + c)} written")
+    if got["late1"] != a + b + c:
+        raise Failure(f"the first late client got {len(got['late1'])} bytes, expected the replay of "
+                      f"all {len(a)} earlier bytes and the {len(b + c)} after")
+    replayed = len(got["late2"]) - len(c)
+    if not got["late2"].endswith(c) or not 0 < replayed <= window or not b.endswith(got["late2"][:replayed]):
+        raise Failure(f"the second late client got {len(got['late2'])} bytes: expected the newest "
+                      f"1..{window} bytes before it joined, then the {len(c)} after")
+    log(f"late clients: the first got all {len(a)} earlier bytes, the second the newest {replayed} "
+        f"(window {window}), then the live feed")
+
+
+def case_stalled_client(ctx):
+    """Under --policy disconnect, a client that stops reading is cut off, and the others keep
+    their throughput: measured without and with the stalled client."""
+    readers = 5
+    size = 48 * 1024 * 1024
+    rate = 40e6  # bytes/s the feed offers (the server may take less: then the pipe slows it)
+    data = os.urandom(1024 * 1024)
+    block = 64 * 1024
+    expected = subprocess.run(["sha256sum"], input=data * (size // len(data)), check=True,
+                              capture_output=True).stdout.split()[0]
+
+    def run(with_stalled):
+        label = "with a stalled client" if with_stalled else "baseline"
+        server = Server(ctx.procs, ctx.exe, "--policy", "disconnect", "--queue-limit", "256k")
+        stalled = None
+        if with_stalled:
+            stalled = ctx.proto.raw_socket(server.port, rcvbuf=4096)  # connects, never reads
+            server.wait_for_stats("the stalled client", lambda s: s["streams"] == 1)
+        outs = [ctx.path(f"{label[:4]}{i}.sha") for i in range(readers)]
+        clients = [ctx.proto.start_hashing_client(ctx.procs, server.port, out) for out in outs]
+        total = readers + (1 if with_stalled else 0)
+        server.wait_for_stats(f"{total} connected streams", lambda s: s["streams"] == total)
+
+        def feed():
+            start = time.monotonic()
+            try:
+                for sent in range(0, size, block):
+                    i = sent % len(data)
+                    server.feed(data[i:i + block])
+                    pause = start + (sent + block) / rate - time.monotonic()
+                    if pause > 0:
+                        time.sleep(pause)
+                server.end_feed()
+            except OSError:
+                pass  # the server is gone: the case fails on its own
+
+        t0 = time.monotonic()
+        feeder = threading.Thread(target=feed, daemon=True)
+        feeder.start()
+        ended = {}
+        deadline = t0 + 20
+
+        def all_ended():
+            for i, p in enumerate(clients):
+                if i not in ended and p.poll() is not None:
+                    ended[i] = time.monotonic()
+            return len(ended) == readers
+        wait_until(all_ended, deadline - time.monotonic(), f"the {readers} readers to finish ({label})")
+        check_clients_ended_cleanly(clients, timeout=1)
+        bad = [i for i, out in enumerate(outs) if open(out, "rb").read().split()[0] != expected]
+        if bad:
+            raise Failure(f"{label}: readers {bad} did not receive the feed byte for byte")
+        rates = [size / (ended[i] - t0) / 1e6 for i in range(readers)]
+
+        if with_stalled:
+            server.wait_for_stats("the stalled client to be cut off",
+                                  lambda s: s["cut_off"] == 1 and s["connections"] == 0, timeout=10)
+            # It got a reset, or an end without the rest of the feed: never all of it.
+            received = 0
+            stalled.settimeout(5)
+            try:
+                while chunk := stalled.recv(1 << 20):
+                    received += len(chunk)
+            except (ConnectionResetError, socket.timeout):
+                pass
+            stalled.close()
+            if received >= size:
+                raise Failure(f"the stalled client received all {received} bytes: it was not cut off")
+            log(f"the stalled client was cut off after {received} bytes (of {size})")
+        server.wait_exit()
+        log(f"{label}: readers' throughput in MB/s: " + ", ".join(f"{r:.1f}" for r in rates))
+        return rates
+
+    baseline = run(False)
+    stalled = run(True)
+    base = sum(baseline) / len(baseline)
+    worst = min(stalled)
+    log(f"RESULT baseline mean {base:.1f} MB/s; with the stalled client: min {worst:.1f} MB/s, "
+        f"mean {sum(stalled) / len(stalled):.1f} MB/s ({worst / base:.0%} of the baseline mean; feed offered "
+        f"{rate / 1e6:.0f} MB/s)")
+    if worst < 0.3 * base:
+        raise Failure(f"a reader slowed down to {worst:.1f} MB/s with the stalled client, "
+                      f"below 30% of the baseline {base:.1f} MB/s")
+
+
+def case_abrupt_disconnect(ctx):
+    """Clients that vanish (kill -9, or a reset) are cleaned up: their streams are destroyed.
+    The feed is silent meanwhile, so no failed write can give them away: the server has to
+    notice on its own."""
+    server = Server(ctx.procs, ctx.exe)
+    outs = [ctx.path(f"client{i}.out") for i in range(3)]
+    clients = [ctx.proto.start_client(ctx.procs, server.port, out) for out in outs]
+    server.wait_for_stats("3 streams", lambda s: s["streams"] == 3)
+    resetting = ctx.proto.raw_socket(server.port)
+    server.wait_for_stats("4 streams", lambda s: s["streams"] == 4 and s["connections"] == 4)
+
+    os.kill(clients[0].pid, signal.SIGKILL)
+    clients[0].wait()
+    server.wait_for_stats("the killed client's stream to go",
+                          lambda s: s["streams"] == 3 and s["connections"] == 3, timeout=10)
+    abort_socket(resetting)
+    server.wait_for_stats("the reset client's stream to go",
+                          lambda s: s["streams"] == 2 and s["connections"] == 2, timeout=10)
+    log("both vanished clients were cleaned up")
+
+    data = os.urandom(256 * 1024)
+    server.feed(data)
+    server.end_feed()
+    check_clients_ended_cleanly(clients[1:])
+    server.wait_exit()
+    for out in outs[1:]:
+        if open(out, "rb").read() != data:
+            raise Failure(f"{out}: a remaining client did not get the feed")
+
+
+def case_sigterm(ctx):
+    """SIGTERM: stop accepting, end the feed, let clients drain (bounded), exit 0."""
+    server = Server(ctx.procs, ctx.exe, "--drain-timeout", "2000")
+    outs = [ctx.path(f"client{i}.out") for i in range(5)]
+    clients = [ctx.proto.start_client(ctx.procs, server.port, out) for out in outs]
+    stalled = ctx.proto.raw_socket(server.port, rcvbuf=4096)  # never reads: it cannot drain
+    server.wait_for_stats("6 streams", lambda s: s["streams"] == 6)
+    data = os.urandom(8 * 1024 * 1024)
+    server.feed(data)
+    server.wait_for_stats("the data written", lambda s: s["bytes"] == len(data))
+
+    t0 = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    server.wait_exit(timeout=15)
+    took = time.monotonic() - t0
+    check_clients_ended_cleanly(clients)
+    for out in outs:
+        if open(out, "rb").read() != data:
+            raise Failure(f"{out}: a client did not get everything written before SIGTERM")
+    server.wait_for_log(r"SIGTERM: shutting down", timeout=1)
+    server.wait_for_log(r"drain time is up: closing 1 connections", timeout=1)
+    stalled.close()
+    log(f"exit 0 {took:.1f} s after SIGTERM; 5 clients drained, the stalled one was closed after the drain time")
+
+    for sig in (signal.SIGTERM, signal.SIGINT):  # and with no client at all
+        idle = Server(ctx.procs, ctx.exe)
+        idle.wait_for_stats("the first stats line", lambda s: s["connections"] == 0)
+        idle.proc.send_signal(sig)
+        idle.wait_exit(timeout=5)
+    log("an idle server exits 0 on SIGTERM and on SIGINT")
+
+
+def http_exchange(port, request, timeout=5):
+    """Sends `request` and reads until the server closes; returns (status, headers, body)."""
+    with socket.create_connection((HOST, port), timeout=timeout) as s:
+        s.sendall(request)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode(errors="replace").split("\r\n")
+    m = re.fullmatch(r"HTTP/1\.1 (\d{3}) .*", lines[0])
+    if not m:
+        raise Failure(f"not an HTTP/1.1 status line in answer to {request[:40]!r}: {lines[0]!r}")
+    headers = {k.strip().lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:])}
+    return int(m.group(1)), headers, body
+
+
+def case_requests(ctx):
+    """HTTP: 404, 405, 400, 431, 505 answers, then the connection closes; HEAD; HTTP/1.0."""
+    server = Server(ctx.procs, ctx.exe)
+    host = b"Host: 127.0.0.1\r\n"
+    cases = [
+        (b"GET /nope HTTP/1.1\r\n" + host + b"\r\n", 404),
+        (b"GET / HTTP/1.1\r\n" + host + b"\r\n", 404),
+        (b"POST /stream HTTP/1.1\r\n" + host + b"Content-Length: 5\r\n\r\nhello", 405),
+        (b"DELETE /stream HTTP/1.1\r\n" + host + b"\r\n", 405),
+        (b"GARBAGE\r\n\r\n", 400),
+        (b"GET /stream\r\n" + host + b"\r\n", 400),
+        (b"GET  /stream HTTP/1.1\r\n" + host + b"\r\n", 400),
+        (b"GET stream HTTP/1.1\r\n" + host + b"\r\n", 400),
+        (b"GET /stream HTTP/1.1\r\n\r\n", 400),  # HTTP/1.1 without Host
+        (b"GET /stream HTTP/1.1\r\n" + host + host + b"\r\n", 400),
+        (b"GET /stream HTTP/1.1\r\n" + host + b"No colon here\r\n\r\n", 400),
+        (b"GET /stream HTTP/1.1\r\nHost : 127.0.0.1\r\n\r\n", 400),
+        (b"GET /stream HTTP/1.1\r\n" + host + b" folded\r\n\r\n", 400),
+        (b"GET /stream HTTP/x.y\r\n" + host + b"\r\n", 400),
+        (b"\x00\x01\x02\xff\r\n\r\n", 400),
+        (b"GET /stream HTTP/2.0\r\n" + host + b"\r\n", 505),
+        (b"GET /stream HTTP/1.1\r\n" + host + b"X-Big: " + b"a" * 9000 + b"\r\n\r\n", 431),
+    ]
+    for request, expected in cases:
+        status, headers, body = http_exchange(server.port, request)
+        if status != expected:
+            raise Failure(f"{request[:50]!r}: status {status}, expected {expected}")
+        if headers.get("connection") != "close" or int(headers.get("content-length", -1)) != len(body):
+            raise Failure(f"{request[:50]!r}: expected Connection: close and a body of Content-Length")
+        if expected == 405 and headers.get("allow") != "GET, HEAD":
+            raise Failure(f"405 without 'Allow: GET, HEAD': {headers}")
+    log(f"{len(cases)} bad requests answered as expected, each connection closed")
+
+    for method, path, expected in (("GET", "/nope", "404"), ("POST", "/stream", "405")):
+        code = subprocess.run(["curl", "-s", "--noproxy", "*", "-o", "/dev/null", "-w", "%{http_code}", "-X", method,
+                               f"http://{HOST}:{server.port}{path}"], capture_output=True, text=True,
+                              timeout=10).stdout
+        if code != expected:
+            raise Failure(f"curl -X {method} {path}: {code}, expected {expected}")
+
+    status, headers, body = http_exchange(server.port, b"HEAD /stream HTTP/1.1\r\n" + host + b"\r\n")
+    if status != 200 or body or headers.get("transfer-encoding") != "chunked":
+        raise Failure(f"HEAD /stream: {status} {headers} {body[:20]!r}")
+
+    # The server still serves the stream: to curl (chunked) and to an HTTP/1.0 client (raw).
+    curl_out = ctx.path("curl.out")
+    curl = ctx.proto.start_client(ctx.procs, server.port, curl_out)
+    old = socket.create_connection((HOST, server.port), timeout=10)
+    old.sendall(b"GET /stream?x=1 HTTP/1.0\r\n\r\n")
+    server.wait_for_stats("2 streams", lambda s: s["streams"] == 2)
+    server.feed(b"hello, ")
+    server.feed(b"world\n")
+    server.end_feed()
+    check_clients_ended_cleanly([curl])
+    data = b""
+    while chunk := old.recv(65536):
+        data += chunk
+    old.close()
+    server.wait_exit()
+    head, _, body = data.partition(b"\r\n\r\n")
+    if open(curl_out, "rb").read() != b"hello, world\n":
+        raise Failure(f"curl got {open(curl_out, 'rb').read()!r}")
+    if not head.startswith(b"HTTP/1.1 200 OK") or b"chunked" in head.lower() or body != b"hello, world\n":
+        raise Failure(f"HTTP/1.0 client got {data!r}")
+
+
+def case_bad_options(ctx):
+    """Bad options: usage on stderr, exit 2; --help: usage on stdout, exit 0."""
+    for args in (["--policy", "sometimes"], ["--port", "70000"], ["--port"], ["--queue-limit", "12x"],
+                 ["--bind", "1.2.3"], ["--rate", "-1"], ["--frobnicate"], ["--generate=yes"], ["extra"]):
+        r = subprocess.run([ctx.exe, *args], capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
+        if r.returncode != 2 or "usage:" not in r.stderr:
+            raise Failure(f"{args}: exit {r.returncode}, stderr {r.stderr[:200]!r}; expected 2 and the usage")
+    r = subprocess.run([ctx.exe, "--help"], capture_output=True, text=True, timeout=10)
+    if r.returncode != 0 or "usage:" not in r.stdout:
+        raise Failure(f"--help: exit {r.returncode}, stdout {r.stdout[:200]!r}")
+
+
+def case_generated_feed(ctx):
+    """The generated feed: --count lines at --rate, then a clean end and exit 0."""
+    count = 60
+    server = Server(ctx.procs, ctx.exe, "--generate", "--rate", "20", "--count", str(count), "--replay", "64k")
+    out = ctx.path("client.out")
+    client = ctx.proto.start_client(ctx.procs, server.port, out)  # the replay covers a late start
+    check_clients_ended_cleanly([client], timeout=20)
+    server.wait_exit()
+    expected = "".join(f"line {n:06d}\n" for n in range(1, count + 1))
+    if open(out).read() != expected:
+        raise Failure(f"expected lines 1..{count}, got {open(out).read()[:60]!r}...")
+
+
+CASES = {
+    "fanout": case_fanout,
+    "replay": case_replay,
+    "stalled_client": case_stalled_client,
+    "abrupt_disconnect": case_abrupt_disconnect,
+    "sigterm": case_sigterm,
+    "requests": case_requests,
+    "bad_options": case_bad_options,
+    "generated_feed": case_generated_feed,
+}
+
+
+class Context:
+    def __init__(self, proto, exe, work):
+        self.proto, self.exe, self.work = proto, exe, work
+        self.procs = Processes()
+
+    def path(self, name):
+        return os.path.join(self.work, name)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--protocol", choices=("tcp", "http"), required=True)
+    parser.add_argument("--server", required=True, help="the tcp_fanout or http_fanout executable")
+    parser.add_argument("--case", choices=sorted(CASES), required=True)
+    args = parser.parse_args()
+    for tool in ("nc", "curl", "sha256sum", "bash", "cat"):
+        if shutil.which(tool) is None:
+            print(f"FAIL: '{tool}' is not installed (Debian: apt-get install netcat-openbsd curl)", flush=True)
+            return 1
+
+    def too_long(signum, frame):
+        raise Failure(f"the case took more than {CASE_DEADLINE} s")
+    signal.signal(signal.SIGALRM, too_long)
+    signal.alarm(CASE_DEADLINE)
+
+    with tempfile.TemporaryDirectory(prefix=f"fanout-{args.protocol}-{args.case}-") as work:
+        ctx = Context(Protocol(args.protocol), os.path.abspath(args.server), work)
+        start = time.monotonic()
+        try:
+            CASES[args.case](ctx)
+        except Failure as e:
+            print(f"FAIL: {e}", flush=True)
+            return 1
+        finally:
+            signal.alarm(0)
+            ctx.procs.cleanup()
+        print(f"PASS ({time.monotonic() - start:.1f} s)", flush=True)
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
