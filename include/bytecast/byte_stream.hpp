@@ -4,6 +4,7 @@
 
 #include <bytecast/chunk.hpp>
 #include <bytecast/detail/config.hpp>
+#include <bytecast/detail/handles.hpp>
 #include <bytecast/detail/reader_queue.hpp>
 
 #include <cstddef>
@@ -28,36 +29,20 @@ class basic_byte_writer;
 /// returned by the next read. Destroying the stream aborts a pending read.
 /// A moved-from stream completes every read with `asio::error::bad_descriptor`.
 template <class Executor = asio::any_io_executor>
-class basic_byte_stream {
-  using queue_type = detail::reader_queue<chunk>;
+class basic_byte_stream : public detail::stream_handle<chunk, Executor> {
+  using base = detail::stream_handle<chunk, Executor>;
+  template <class Taker>
+  using initiate_read = typename base::template initiate_read<Taker>;
 
  public:
   using executor_type = Executor;
 
-  basic_byte_stream(basic_byte_stream&& other) noexcept
-      : executor_(other.executor_), queue_(std::move(other.queue_)), writer_id_(other.writer_id_) {}
+  basic_byte_stream(basic_byte_stream&&) noexcept = default;
+  basic_byte_stream& operator=(basic_byte_stream&&) noexcept = default;
 
-  basic_byte_stream& operator=(basic_byte_stream&& other) noexcept {
-    if (this != &other) {
-      detach();
-      executor_ = other.executor_;
-      queue_ = std::move(other.queue_);
-      writer_id_ = other.writer_id_;
-    }
-    return *this;
-  }
-
-  basic_byte_stream(const basic_byte_stream&) = delete;
-  basic_byte_stream& operator=(const basic_byte_stream&) = delete;
-
-  /// Detaches from the writer, releasing the backlog; a pending read completes
-  /// with `operation_aborted`.
-  ~basic_byte_stream() { detach(); }
-
-  [[nodiscard]] executor_type get_executor() const noexcept { return executor_; }
-
-  /// The `id()` of the writer this stream came from.
-  [[nodiscard]] std::uint64_t writer_id() const noexcept { return writer_id_; }
+  // get_executor(), writer_id() and dropped() come from detail::stream_handle.
+  // The destructor detaches from the writer, releasing the backlog; a pending
+  // read completes with `operation_aborted`.
 
   /// The next chunk. Completion: `void(std::error_code, std::span<const std::byte>)`:
   /// a chunk (valid until the next read starts or the stream is destroyed); after
@@ -93,41 +78,16 @@ class basic_byte_stream {
   /// protocol and read position as `async_next`; `asio::error::would_block` when
   /// nothing is queued, `already_started` while a read is pending.
   [[nodiscard]] std::span<const std::byte> try_next(std::error_code& ec) {
-    return detail::try_read(queue_, detail::next_span_taker{}, ec);
+    return detail::try_read(this->queue_, detail::next_span_taker{}, ec);
   }
 
   /// This reader's backlog (a thread-safe snapshot).
-  [[nodiscard]] std::size_t queued_chunks() const { return queue_ ? queue_->queued_items() : 0; }
-  [[nodiscard]] std::size_t queued_bytes() const { return queue_ ? queue_->queued_weight() : 0; }
-
-  /// Bytes this stream lost to a `drop_oldest` writer, in total.
-  [[nodiscard]] std::uint64_t dropped() const { return queue_ ? queue_->dropped() : 0; }
+  [[nodiscard]] std::size_t queued_chunks() const { return this->queue_ ? this->queue_->queued_items() : 0; }
+  [[nodiscard]] std::size_t queued_bytes() const { return this->queue_ ? this->queue_->queued_weight() : 0; }
 
  private:
   friend class basic_byte_writer<Executor>;
-
-  basic_byte_stream(const executor_type& ex, std::shared_ptr<queue_type> queue, std::uint64_t writer_id)
-      : executor_(ex), queue_(std::move(queue)), writer_id_(writer_id) {}
-
-  void detach() noexcept {
-    if (queue_) std::exchange(queue_, nullptr)->detach();
-  }
-
-  template <class Taker>
-  struct initiate_read {
-    basic_byte_stream* self;
-    using executor_type = Executor;
-    [[nodiscard]] executor_type get_executor() const noexcept { return self->executor_; }
-
-    template <class Handler>
-    void operator()(Handler&& handler, Taker taker) const {
-      detail::start_read(self->queue_, self->executor_, std::move(taker), std::forward<Handler>(handler));
-    }
-  };
-
-  executor_type executor_;
-  std::shared_ptr<queue_type> queue_;
-  std::uint64_t writer_id_ = 0;
+  using base::base;
 };
 
 using byte_stream = basic_byte_stream<>;

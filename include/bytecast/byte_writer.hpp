@@ -7,6 +7,7 @@
 #include <bytecast/detail/broadcast_core.hpp>
 #include <bytecast/detail/completion.hpp>
 #include <bytecast/detail/config.hpp>
+#include <bytecast/detail/handles.hpp>
 #include <bytecast/options.hpp>
 
 #include <cstddef>
@@ -27,45 +28,25 @@ namespace bytecast {
 /// never run a reader's handler inline. Move-only; a moved-from writer fails
 /// writes with `asio::error::bad_descriptor` and makes streams that report it.
 template <class Executor = asio::any_io_executor>
-class basic_byte_writer {
-  using core_type = detail::broadcast_core<chunk>;
+class basic_byte_writer : public detail::writer_handle<chunk, Executor> {
+  using base = detail::writer_handle<chunk, Executor>;
 
  public:
   using executor_type = Executor;
 
-  explicit basic_byte_writer(const executor_type& ex, const writer_options& options = {})
-      : executor_(ex),
-        core_(std::make_shared<core_type>(detail::registry_for(ex), options)),
-        id_(detail::next_writer_id()) {}
+  explicit basic_byte_writer(const executor_type& ex, const writer_options& options = {}) : base(ex, options) {}
 
   template <class ExecutionContext>
     requires std::is_convertible_v<ExecutionContext&, asio::execution_context&>
   explicit basic_byte_writer(ExecutionContext& ctx, const writer_options& options = {})
-      : basic_byte_writer(executor_type(ctx.get_executor()), options) {}
+      : base(executor_type(ctx.get_executor()), options) {}
 
-  basic_byte_writer(basic_byte_writer&& other) noexcept
-      : executor_(other.executor_), core_(std::move(other.core_)), id_(other.id_) {}
+  basic_byte_writer(basic_byte_writer&&) noexcept = default;
+  basic_byte_writer& operator=(basic_byte_writer&&) noexcept = default;
 
-  basic_byte_writer& operator=(basic_byte_writer&& other) noexcept {
-    if (this != &other) {
-      close();
-      executor_ = other.executor_;
-      core_ = std::move(other.core_);
-      id_ = other.id_;
-    }
-    return *this;
-  }
-
-  basic_byte_writer(const basic_byte_writer&) = delete;
-  basic_byte_writer& operator=(const basic_byte_writer&) = delete;
-
-  /// Same as `close()`: live streams still get every chunk, then the sentinel.
-  ~basic_byte_writer() { close(); }
-
-  [[nodiscard]] executor_type get_executor() const noexcept { return executor_; }
-
-  /// Process-unique, shared with typed writers: 1 for the first writer, then 2, 3, ...
-  [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
+  // get_executor(), id(), close(), is_open() and stream_count() come from
+  // detail::writer_handle; the destructor closes, like close(): live streams
+  // still get every chunk, then the sentinel.
 
   /// A new stream that receives every chunk written after this call. On a
   /// closed writer it yields the sentinel at once.
@@ -129,22 +110,13 @@ class basic_byte_writer {
                                                                                      buffers);
   }
 
-  /// Idempotent: every live stream gets, after the chunks written before, one sentinel.
-  void close() {
-    if (core_) core_->close();
-  }
-
-  [[nodiscard]] bool is_open() const noexcept { return core_ && core_->is_open(); }
-
   /// Total bytes accepted by `write*`, also when no stream existed.
-  [[nodiscard]] std::uint64_t bytes_written() const noexcept { return core_ ? core_->written() : 0; }
+  [[nodiscard]] std::uint64_t bytes_written() const noexcept { return this->core_ ? this->core_->written() : 0; }
 
-  /// Live streams. A destroyed stream stops counting no later than the next write or close.
-  [[nodiscard]] std::size_t stream_count() const noexcept { return core_ ? core_->stream_count() : 0; }
 
  private:
   [[nodiscard]] basic_byte_stream<Executor> make_stream(bool replay) {
-    return basic_byte_stream<Executor>(executor_, core_ ? core_->subscribe(replay) : nullptr, id_);
+    return basic_byte_stream<Executor>(this->executor_, this->subscribe(replay), this->id_);
   }
 
   template <class ConstBufferSequence>
@@ -158,15 +130,15 @@ class basic_byte_writer {
   template <class MakeChunk>
   std::size_t publish(std::size_t size, MakeChunk&& make, std::error_code& ec) {
     ec = {};
-    if (!core_) {
+    if (!this->core_) {
       ec = asio::error::bad_descriptor;
       return 0;
     }
     if (size == 0) {
-      if (!core_->is_open()) ec = asio::error::broken_pipe;
+      if (!this->core_->is_open()) ec = asio::error::broken_pipe;
       return 0;
     }
-    ec = core_->publish(make());
+    ec = this->core_->publish(make());
     return ec ? 0 : size;
   }
 
@@ -191,9 +163,6 @@ class basic_byte_writer {
     }
   };
 
-  executor_type executor_;
-  std::shared_ptr<core_type> core_;
-  std::uint64_t id_;
 };
 
 using byte_writer = basic_byte_writer<>;
