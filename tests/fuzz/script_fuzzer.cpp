@@ -1,0 +1,908 @@
+// A libFuzzer target that reads its input as a script of operations on one byte_writer and up
+// to four streams, and checks every result against a model (issue 6, item 2).
+//
+// The io_context is single-threaded and driven with poll() after every operation, so a script
+// always runs the same way, and at every operation boundary every completion that can happen has
+// happened. The model is what the API promises, made exact:
+//   - each stream's bytes are the concatenation of the writes delivered to it since it joined
+//     (after the replayed chunks for stream(replay)), whole chunks for async_next /
+//     async_next_chunk / try_next, any 1..n bytes from the front for async_read_some;
+//   - then one sentinel (eof for async_read_some), then eof; a zero-size read gives 0 at once;
+//   - bounded writers: a stream is full for a chunk of w bytes when its queue is not empty and
+//     queue + w > queue_limit, where "queue" is what the writer can still see: a chunk that a
+//     reader has started to consume with async_read_some is no longer the writer's (it can be
+//     neither dropped nor counted against the limit; queued_bytes() still counts its rest);
+//     wait: a synchronous write on a full writer (or with async writes waiting) fails with
+//     would_block and delivers nothing; an async_write waits (FIFO) until no stream is full,
+//     checked whenever a reader takes a chunk or a stream goes away; cancelled: aborted,
+//     delivered to nobody; closed: broken_pipe, delivered to nobody;
+//     drop_oldest: the full stream drops its oldest whole chunks until the new one fits; its
+//     next read (at a chunk boundary) completes once with lagged, then continues with what it
+//     still holds (drops between that lagged read and the next chunk need no second lagged);
+//     dropped() adds up;
+//     disconnect: the full stream keeps what it has, then reads overflowed forever, and is no
+//     longer counted;
+//   - replay keeps the newest whole chunks that fit in replay_limit;
+//   - every operation completes exactly once, never inside its initiating call; a second read
+//     while one is pending gets already_started; a cancelled read gets operation_aborted and
+//     takes nothing; a stream destroyed with a read pending completes it with operation_aborted;
+//   - a read stays pending only while the model has nothing for it (no lost wake-ups);
+//   - queued_chunks(), queued_bytes(), dropped(), bytes_written(), is_open(), stream_count()
+//     agree with the model after every operation.
+//
+// Input: byte 0 picks the writer's options (policy, queue_limit, replay_limit); then each
+// operation is an opcode byte followed by its argument bytes (see run()). Any byte string is a
+// valid script; the run stops where the input ends, then closes the writer and drains every
+// stream through the model.
+//
+// Built as a libFuzzer target with clang (BYTECAST_FUZZ=ON), and as a plain executable that
+// replays files and directories given on its command line (bytecast_fuzz_replay, in the normal
+// test suite with the checked-in corpus).
+#include <bytecast/bytecast.hpp>
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/buffer.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/io_context.hpp>
+#include <asio/write.hpp>
+
+#include <array>
+#include <cstdarg>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace {
+
+[[noreturn, gnu::format(printf, 1, 2)]] void fuzz_fail(const char* fmt, ...) {
+  std::fprintf(stderr, "script_fuzzer: model mismatch: ");
+  va_list args;
+  va_start(args, fmt);
+  std::vfprintf(stderr, fmt, args);
+  va_end(args);
+  std::fprintf(stderr, "\n");
+  std::fflush(stderr);
+  std::abort();
+}
+
+#define FUZZ_CHECK(cond, ...)            \
+  do {                                   \
+    if (!(cond)) fuzz_fail(__VA_ARGS__); \
+  } while (0)
+
+using bytes = std::vector<std::byte>;
+using chunk_ptr = std::shared_ptr<const bytes>;
+
+enum class policy { unbounded, wait, drop_oldest, disconnect };
+
+constexpr std::size_t stream_slots = 4;
+
+std::string ec_name(std::error_code ec) {
+  return ec ? std::string(ec.category().name()) + ":" + ec.message() : std::string("success");
+}
+
+// The script's input.
+class script {
+ public:
+  script(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
+  [[nodiscard]] bool done() const { return pos_ >= size_; }
+  std::uint8_t byte() { return pos_ < size_ ? data_[pos_++] : 0; }
+
+ private:
+  const std::uint8_t* data_;
+  std::size_t size_;
+  std::size_t pos_ = 0;
+};
+
+// One stream as the model sees it.
+struct model_stream {
+  int gen = 0;                   // the writer generation it belongs to
+  std::deque<chunk_ptr> queue;   // delivered, not yet consumed (the front maybe in part)
+  std::size_t offset = 0;        // bytes of queue.front() already read
+  bool lagged = false;           // a drop to report: the next read at a chunk boundary is lagged
+  bool lagged_reported = false;  // lagged was reported and no chunk was read since
+  std::uint64_t dropped = 0;
+  enum class end_state { open, closed, finished, cut } end = end_state::open;
+  bool counted = true;    // in the writer's list (stream_count)
+  bool replayed = false;  // preloaded by stream(replay): may start over the limit
+
+  // Weight the writer still sees: everything but a chunk a reader has started on.
+  [[nodiscard]] std::size_t writer_weight() const {
+    std::size_t w = 0;
+    for (std::size_t i = offset > 0 ? 1 : 0; i < queue.size(); ++i) w += queue[i]->size();
+    return w;
+  }
+  [[nodiscard]] std::size_t writer_chunks() const { return queue.size() - (offset > 0 ? 1 : 0); }
+  [[nodiscard]] std::size_t remaining_bytes() const {
+    std::size_t w = 0;
+    for (auto& c : queue) w += c->size();
+    return w - offset;
+  }
+  // Something a read would report now.
+  [[nodiscard]] bool has_news() const { return !queue.empty() || lagged || end != end_state::open; }
+};
+
+enum class read_kind : std::uint8_t { next, next_chunk, read_some, read_some_two, read_zero };
+
+const char* name(read_kind k) {
+  switch (k) {
+    case read_kind::next:
+      return "async_next";
+    case read_kind::next_chunk:
+      return "async_next_chunk";
+    case read_kind::read_some:
+      return "async_read_some";
+    case read_kind::read_some_two:
+      return "async_read_some(two buffers)";
+    case read_kind::read_zero:
+      return "async_read_some(zero-size)";
+  }
+  return "?";
+}
+
+struct pending_read {
+  int id = 0;
+  read_kind kind = read_kind::next;
+  std::size_t buffer_size = 0;
+  std::size_t split = 0;  // read_some_two: size of the first buffer
+  bool has_slot = false;
+  bool cancelled = false;    // a matching cancellation was emitted
+  bool stream_gone = false;  // its stream was destroyed
+  std::unique_ptr<std::byte[]> buffer;
+};
+
+struct stream_slot {
+  std::optional<bytecast::byte_stream> s;
+  model_stream m;
+  std::unique_ptr<pending_read> op;  // the outstanding read, if any
+  asio::cancellation_signal signal;
+};
+
+struct pending_write {
+  int id = 0;
+  chunk_ptr data;
+  int gen = 0;
+  enum class expect { parked, success, aborted, broken_pipe } expected = expect::success;
+  bool has_slot = false;
+  bool done = false;
+  asio::cancellation_signal signal;
+};
+
+class fuzz_run {
+ public:
+  explicit fuzz_run(std::uint8_t config) {
+    pol_ = static_cast<policy>(config & 3);
+    static constexpr std::size_t limits[8] = {1, 5, 16, 40, 100, 256, 1000, 4096};
+    static constexpr std::size_t replays[8] = {0, 0, 0, 1, 20, 100, 500, 4096};
+    opts_.queue_limit = pol_ == policy::unbounded ? 0 : limits[(config >> 2) & 7];
+    opts_.on_overflow = pol_ == policy::drop_oldest  ? bytecast::overflow_policy::drop_oldest
+                        : pol_ == policy::disconnect ? bytecast::overflow_policy::disconnect
+                                                     : bytecast::overflow_policy::wait;
+    opts_.replay_limit = replays[(config >> 5) & 7];
+    writer_.emplace(ctx_, opts_);
+  }
+
+  ~fuzz_run() = default;
+
+  void run(script& in) {
+    while (!in.done()) {
+      const std::uint8_t op = in.byte();
+      switch (op % 16) {
+        case 0:
+        case 1:
+        case 2:
+          write(in);
+          break;
+        case 3:
+        case 4:
+        case 5:
+          read(in, false);
+          break;
+        case 6:
+          try_next(in.byte() % stream_slots);
+          break;
+        case 7:
+          cancel_read(in);
+          break;
+        case 8:
+          new_stream(in);
+          break;
+        case 9:
+          drop_stream(in.byte() % stream_slots);
+          break;
+        case 10:
+          close();
+          break;
+        case 11:
+          cancel_write(in);
+          break;
+        case 12:
+          if (in.byte() % 4 == 0) reset_writer();  // rarer: it ends all the streams' story
+          break;
+        case 13:
+          read(in, true);  // a second read while one is pending (a plain read otherwise)
+          break;
+        case 14:
+          empty_write(in);
+          break;
+        case 15:
+          new_stream(in);
+          break;
+      }
+      settle();
+    }
+    finish();
+  }
+
+ private:
+  // ------------------------------------------------------------------------------------------
+  // The writer model
+  // ------------------------------------------------------------------------------------------
+
+  [[nodiscard]] bool bounded() const { return opts_.queue_limit != 0; }
+
+  [[nodiscard]] bool live(const stream_slot& sl) const {
+    return sl.s && sl.m.gen == gen_ && sl.m.counted && sl.m.end != model_stream::end_state::cut;
+  }
+
+  [[nodiscard]] bool full(const model_stream& m, std::size_t w) const {
+    return bounded() && m.writer_chunks() != 0 && m.writer_weight() + w > opts_.queue_limit;
+  }
+
+  [[nodiscard]] bool any_full(std::size_t w) const {
+    for (auto& sl : slots_)
+      if (live(sl) && full(sl.m, w)) return true;
+    return false;
+  }
+
+  [[nodiscard]] bool must_wait(std::size_t w) const {
+    return bounded() && pol_ == policy::wait && (!parked_.empty() || any_full(w));
+  }
+
+  // Delivers one chunk to every live stream, as the policy says; keeps it for replay.
+  void deliver(const chunk_ptr& c) {
+    const std::size_t w = c->size();
+    for (auto& sl : slots_) {
+      if (!live(sl)) continue;
+      model_stream& m = sl.m;
+      if (full(m, w)) {
+        if (pol_ == policy::disconnect) {
+          m.end = model_stream::end_state::cut;
+          m.counted = false;
+          continue;
+        }
+        if (pol_ == policy::drop_oldest) {
+          const std::size_t first = m.offset > 0 ? 1 : 0;
+          while (m.queue.size() > first && m.writer_weight() + w > opts_.queue_limit) {
+            m.dropped += m.queue[first]->size();
+            m.queue.erase(m.queue.begin() + static_cast<std::ptrdiff_t>(first));
+            // "The next read completes once with lagged, then continues with what it still
+            // holds": drops after a lagged read and before the next chunk are part of the same
+            // gap, already reported.
+            if (!m.lagged_reported) m.lagged = true;
+          }
+        }
+      }
+      m.queue.push_back(c);
+    }
+    if (opts_.replay_limit != 0) {
+      replay_.push_back(c);
+      replay_weight_ += w;
+      while (!replay_.empty() && replay_weight_ > opts_.replay_limit) {
+        replay_weight_ -= replay_.front()->size();
+        replay_.pop_front();
+      }
+    }
+    written_ += w;
+  }
+
+  // A reader took a chunk the writer could see, or a stream went away: waiting writes that now
+  // fit are delivered, oldest first.
+  void on_space() {
+    if (pol_ != policy::wait || !bounded()) return;
+    while (!parked_.empty() && !any_full(parked_.front()->data->size())) {
+      pending_write* w = parked_.front();
+      parked_.pop_front();
+      deliver(w->data);
+      w->expected = pending_write::expect::success;
+    }
+  }
+
+  chunk_ptr make_chunk(std::size_t size) {
+    auto b = std::make_shared<bytes>(size);
+    for (std::size_t i = 0; i < size; ++i)
+      (*b)[i] = static_cast<std::byte>((write_counter_ * 131u + i * 7u + (i >> 8) + 1u) & 0xffu);
+    ++write_counter_;
+    return b;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Operations
+  // ------------------------------------------------------------------------------------------
+
+  void write(script& in) {
+    std::size_t size = in.byte();
+    if (size >= 250) size = 250 + static_cast<std::size_t>(in.byte()) * 16;  // up to ~4 KiB
+    const std::uint8_t how = in.byte();
+    const chunk_ptr c = make_chunk(size);
+    const auto data = std::span<const std::byte>(*c);
+    auto& w = *writer_;
+    switch (how % 8) {
+      case 0:
+      case 1:
+      case 2:
+      case 3: {
+        std::error_code ec;
+        std::size_t n = 0;
+        // asio::write never calls write_some for an empty buffer sequence: no error then.
+        const std::error_code expected = how % 4 == 3 && size == 0 ? std::error_code() : expected_sync(c);
+        switch (how % 4) {
+          case 0:
+            n = w.write(data, ec);
+            break;
+          case 1:
+            try {
+              n = w.write(data);
+            } catch (const std::system_error& e) {
+              ec = e.code();
+            }
+            break;
+          case 2: {
+            const std::size_t split = size == 0 ? 0 : (how / 8) % (size + 1);
+            std::array<asio::const_buffer, 2> bufs{asio::buffer(c->data(), split),
+                                                   asio::buffer(c->data() + split, size - split)};
+            n = w.write_some(bufs, ec);
+            break;
+          }
+          default:
+            try {
+              n = asio::write(w, asio::buffer(*c));
+            } catch (const std::system_error& e) {
+              ec = e.code();
+            }
+            break;
+        }
+        FUZZ_CHECK(ec == expected, "sync write of %zu bytes: got %s, expected %s", size, ec_name(ec).c_str(),
+                   ec_name(expected).c_str());
+        FUZZ_CHECK(n == (ec ? 0 : size), "sync write of %zu bytes returned %zu", size, n);
+        if (!ec && size != 0) deliver(c);
+        break;
+      }
+      default:
+        async_write(c, how);
+        break;
+    }
+  }
+
+  // What a synchronous write of `c` must report now.
+  [[nodiscard]] std::error_code expected_sync(const chunk_ptr& c) const {
+    if (!open_) return asio::error::broken_pipe;
+    if (c->empty()) return {};
+    if (must_wait(c->size())) return asio::error::would_block;
+    return {};
+  }
+
+  void async_write(const chunk_ptr& c, std::uint8_t how) {
+    auto pw = std::make_unique<pending_write>();
+    pw->id = ++next_id_;
+    pw->data = c;
+    pw->gen = gen_;
+    pw->has_slot = (how & 16) != 0;
+    if (!open_) {
+      pw->expected = pending_write::expect::broken_pipe;
+    } else if (c->empty()) {
+      pw->expected = pending_write::expect::success;
+    } else if (must_wait(c->size())) {
+      pw->expected = pending_write::expect::parked;
+    } else {
+      pw->expected = pending_write::expect::success;
+    }
+    pending_write* p = pw.get();
+    auto handler = [this, p](std::error_code ec, std::size_t n) { on_write_complete(p, ec, n); };
+    ++started_;
+    initiating_ = true;
+    const int form = (how / 32) % 3;
+    if (p->has_slot) {
+      auto h = asio::bind_cancellation_slot(p->signal.slot(), handler);
+      if (form == 0)
+        writer_->async_write(asio::buffer(*c), h);
+      else if (form == 1)
+        writer_->async_write_some(asio::buffer(*c), h);
+      else
+        asio::async_write(*writer_, asio::buffer(*c), h);
+    } else {
+      if (form == 0)
+        writer_->async_write(asio::buffer(*c), handler);
+      else if (form == 1)
+        writer_->async_write_some(asio::buffer(*c), handler);
+      else
+        asio::async_write(*writer_, asio::buffer(*c), handler);
+    }
+    initiating_ = false;
+    if (p->expected == pending_write::expect::parked)
+      parked_.push_back(p);
+    else if (p->expected == pending_write::expect::success && !c->empty())
+      deliver(c);
+    writes_.push_back(std::move(pw));
+  }
+
+  void on_write_complete(pending_write* p, std::error_code ec, std::size_t n) {
+    FUZZ_CHECK(!initiating_, "write %d completed inside its initiating call", p->id);
+    FUZZ_CHECK(!p->done, "write %d completed twice", p->id);
+    p->done = true;
+    ++completed_;
+    std::error_code expected;
+    switch (p->expected) {
+      case pending_write::expect::parked:
+        fuzz_fail("write %d of %zu bytes completed with %s while the model has it waiting for room", p->id,
+                  p->data->size(), ec_name(ec).c_str());
+      case pending_write::expect::success:
+        break;
+      case pending_write::expect::aborted:
+        expected = asio::error::operation_aborted;
+        break;
+      case pending_write::expect::broken_pipe:
+        expected = asio::error::broken_pipe;
+        break;
+    }
+    FUZZ_CHECK(ec == expected, "write %d of %zu bytes completed with %s, expected %s", p->id, p->data->size(),
+               ec_name(ec).c_str(), ec_name(expected).c_str());
+    FUZZ_CHECK(n == (ec ? 0 : p->data->size()), "write %d of %zu bytes completed with n = %zu", p->id, p->data->size(),
+               n);
+  }
+
+  void empty_write(script& in) {
+    const std::uint8_t how = in.byte();
+    async_write(make_chunk(0), how);
+  }
+
+  void cancel_write(script& in) {
+    const std::uint8_t k = in.byte();
+    std::vector<pending_write*> cancellable;
+    for (auto& w : writes_)
+      if (!w->done && w->has_slot) cancellable.push_back(w.get());
+    if (cancellable.empty()) return;
+    pending_write* p = cancellable[k % cancellable.size()];
+    // Only a write still waiting can be withdrawn; after poll() every other one has completed.
+    FUZZ_CHECK(p->expected == pending_write::expect::parked, "write %d is pending but not waiting", p->id);
+    for (auto it = parked_.begin(); it != parked_.end(); ++it)
+      if (*it == p) {
+        parked_.erase(it);
+        break;
+      }
+    p->expected = pending_write::expect::aborted;
+    p->signal.emit(asio::cancellation_type::terminal);
+    // The write behind it may fit now (it was waiting in line, not for room).
+    on_space();
+  }
+
+  void close() {
+    writer_->close();
+    model_close();
+  }
+
+  void model_close() {
+    if (!open_) return;
+    open_ = false;
+    for (auto& sl : slots_)
+      if (live(sl) && sl.m.end == model_stream::end_state::open) sl.m.end = model_stream::end_state::closed;
+    for (pending_write* p : parked_) p->expected = pending_write::expect::broken_pipe;
+    parked_.clear();
+  }
+
+  void reset_writer() {
+    // Move-assigning closes the old writer; its streams keep what they have, then the sentinel.
+    model_close();
+    writer_ = bytecast::byte_writer(ctx_, opts_);
+    ++gen_;
+    open_ = true;
+    replay_.clear();
+    replay_weight_ = 0;
+    written_ = 0;
+  }
+
+  void new_stream(script& in) {
+    const std::uint8_t b = in.byte();
+    stream_slot& sl = slots_[b % stream_slots];
+    const bool with_replay = (b & 4) != 0;
+    const bool assign = (b & 8) != 0;
+    auto fresh = [&] {
+      model_stream m;
+      m.gen = gen_;
+      m.replayed = with_replay;
+      if (with_replay)
+        for (auto& c : replay_) m.queue.push_back(c);
+      if (!open_) {
+        m.end = model_stream::end_state::closed;
+        m.counted = false;
+      }
+      return m;
+    };
+    if (sl.s && assign) {
+      // Move-assigning over a stream destroys it (its read is aborted, its queue released) after
+      // the new one joined: the room it leaves may go to the new one at once.
+      before_destroy(sl);
+      const bool was_current = sl.m.gen == gen_;
+      sl.s = with_replay ? writer_->stream(bytecast::replay) : writer_->stream();
+      sl.m = fresh();
+      if (was_current) on_space();
+    } else {
+      if (sl.s) drop_stream(b % stream_slots);
+      sl.s.emplace(with_replay ? writer_->stream(bytecast::replay) : writer_->stream());
+      sl.m = fresh();
+    }
+    FUZZ_CHECK(sl.s->writer_id() == writer_->id(), "writer_id() %llu of a new stream, writer id() %llu",
+               static_cast<unsigned long long>(sl.s->writer_id()), static_cast<unsigned long long>(writer_->id()));
+  }
+
+  void before_destroy(stream_slot& sl) {
+    if (sl.op) sl.op->stream_gone = true;
+  }
+
+  void after_destroy(stream_slot& sl) {
+    const bool was_current = sl.m.gen == gen_;
+    sl.m = model_stream{};
+    sl.m.counted = false;
+    if (was_current) on_space();
+  }
+
+  void drop_stream(std::size_t i) {
+    stream_slot& sl = slots_[i];
+    if (!sl.s) return;
+    before_destroy(sl);
+    sl.s.reset();
+    after_destroy(sl);
+  }
+
+  void read(script& in, bool second) {
+    const std::uint8_t a = in.byte(), b = in.byte();
+    stream_slot& sl = slots_[a % stream_slots];
+    if (!sl.s) return;
+    const auto kind = static_cast<read_kind>((a / 4) % 5);
+    const bool with_slot = (a & 64) != 0;
+    std::size_t size = kind == read_kind::read_zero ? 0 : 1 + b % 48;
+    if ((a & 128) != 0 && kind != read_kind::read_zero) size += static_cast<std::size_t>(b) * 16;
+    if (sl.op) {
+      // A second read while one is pending: already_started, not inline; the first untouched.
+      if (!second) return;
+      auto probe = std::make_shared<int>(0);
+      ++started_;
+      initiating_ = true;
+      auto check = [this, probe](std::error_code ec, auto&&...) {
+        FUZZ_CHECK(!initiating_, "a second read completed inside its initiating call");
+        FUZZ_CHECK(++*probe == 1, "a second read completed twice");
+        FUZZ_CHECK(ec == asio::error::already_started, "a second read completed with %s", ec_name(ec).c_str());
+        ++completed_;
+      };
+      switch (kind) {
+        case read_kind::next:
+          sl.s->async_next(check);
+          break;
+        case read_kind::next_chunk:
+          sl.s->async_next_chunk(check);
+          break;
+        default:
+          sl.s->async_read_some(asio::mutable_buffer(), check);
+          break;
+      }
+      initiating_ = false;
+      return;
+    }
+    auto op = std::make_unique<pending_read>();
+    op->id = ++next_id_;
+    op->kind = kind;
+    op->buffer_size = size;
+    op->split = size == 0 ? 0 : b % (size + 1);
+    op->has_slot = with_slot;
+    op->buffer = std::make_unique<std::byte[]>(size + 1);
+    pending_read* p = op.get();
+    const std::size_t slot_index = static_cast<std::size_t>(&sl - slots_.data());
+    sl.op = std::move(op);
+    ++started_;
+    initiating_ = true;
+    // Each form with and without a cancellation slot.
+    auto on_span = [this, slot_index, p](std::error_code ec, std::span<const std::byte> s) {
+      on_read_complete(slot_index, p, ec, bytes(s.begin(), s.end()), s.empty());
+    };
+    auto on_chunk = [this, slot_index, p](std::error_code ec, bytecast::chunk c) {
+      on_read_complete(slot_index, p, ec, bytes(c.bytes().begin(), c.bytes().end()), c.empty());
+    };
+    auto on_size = [this, slot_index, p](std::error_code ec, std::size_t n) {
+      FUZZ_CHECK(n <= p->buffer_size, "async_read_some returned %zu for a %zu-byte buffer", n, p->buffer_size);
+      on_read_complete(slot_index, p, ec, bytes(p->buffer.get(), p->buffer.get() + n), n == 0);
+    };
+    auto bind = [&](auto h) { return asio::bind_cancellation_slot(sl.signal.slot(), std::move(h)); };
+    std::array<asio::mutable_buffer, 2> two{asio::buffer(p->buffer.get(), p->split),
+                                            asio::buffer(p->buffer.get() + p->split, size - p->split)};
+    switch (kind) {
+      case read_kind::next:
+        if (with_slot)
+          sl.s->async_next(bind(on_span));
+        else
+          sl.s->async_next(on_span);
+        break;
+      case read_kind::next_chunk:
+        if (with_slot)
+          sl.s->async_next_chunk(bind(on_chunk));
+        else
+          sl.s->async_next_chunk(on_chunk);
+        break;
+      case read_kind::read_some:
+      case read_kind::read_zero:
+        if (with_slot)
+          sl.s->async_read_some(asio::buffer(p->buffer.get(), size), bind(on_size));
+        else
+          sl.s->async_read_some(asio::buffer(p->buffer.get(), size), on_size);
+        break;
+      case read_kind::read_some_two:
+        if (with_slot)
+          sl.s->async_read_some(two, bind(on_size));
+        else
+          sl.s->async_read_some(two, on_size);
+        break;
+    }
+    initiating_ = false;
+  }
+
+  void cancel_read(script& in) {
+    const std::uint8_t a = in.byte();
+    stream_slot& sl = slots_[a % stream_slots];
+    static constexpr asio::cancellation_type types[4] = {asio::cancellation_type::terminal,
+                                                         asio::cancellation_type::partial,
+                                                         asio::cancellation_type::total, asio::cancellation_type::none};
+    const auto type = types[(a / 4) % 4];
+    if (sl.op && sl.op->has_slot && type != asio::cancellation_type::none) sl.op->cancelled = true;
+    sl.signal.emit(type);  // with no read pending (or none bound to the slot): nothing happens
+  }
+
+  // Completion of a read: compares it with what the model says the read takes now.
+  void on_read_complete(std::size_t slot_index, pending_read* p, std::error_code ec, bytes got, bool empty) {
+    FUZZ_CHECK(!initiating_, "%s (read %d) completed inside its initiating call", name(p->kind), p->id);
+    stream_slot& sl = slots_[slot_index];
+    ++completed_;
+    // The slot's op is this one, unless the stream was destroyed (then the op was detached).
+    std::unique_ptr<pending_read> owner;
+    if (sl.op.get() == p)
+      owner = std::move(sl.op);
+    else {
+      for (auto it = orphans_.begin(); it != orphans_.end(); ++it)
+        if (it->get() == p) {
+          owner = std::move(*it);
+          orphans_.erase(it);
+          break;
+        }
+    }
+    FUZZ_CHECK(owner != nullptr, "read %d completed twice (or was never started)", p->id);
+    if (p->stream_gone) {
+      FUZZ_CHECK(ec == asio::error::operation_aborted, "%s pending when its stream was destroyed completed with %s",
+                 name(p->kind), ec_name(ec).c_str());
+      return;
+    }
+    if (p->cancelled) {
+      FUZZ_CHECK(ec == asio::error::operation_aborted, "cancelled %s completed with %s (%zu bytes)", name(p->kind),
+                 ec_name(ec).c_str(), got.size());
+      return;
+    }
+    FUZZ_CHECK(ec != asio::error::operation_aborted, "%s completed with operation_aborted, never cancelled",
+               name(p->kind));
+    check_take(sl.m, p->kind, p->buffer_size, ec, got, empty, name(p->kind), true);
+  }
+
+  // The model's side of one read (async or try_next): `got` is what the library returned.
+  // Returns false if the model says the read has to wait.
+  bool check_take(model_stream& m, read_kind kind, std::size_t buffer_size, std::error_code ec, const bytes& got,
+                  bool empty, const char* what, bool completed) {
+    const bool some = kind == read_kind::read_some || kind == read_kind::read_some_two;
+    if (kind == read_kind::read_zero) {
+      FUZZ_CHECK(!ec && got.empty(), "%s completed with %s, %zu bytes", what, ec_name(ec).c_str(), got.size());
+      return true;
+    }
+    if (m.offset > 0 || (!m.lagged && !m.queue.empty())) {
+      const bool fresh = m.offset == 0;  // takes a chunk the writer could see
+      m.lagged_reported = false;
+      FUZZ_CHECK(!ec, "%s completed with %s; the model has %zu bytes queued", what, ec_name(ec).c_str(),
+                 m.remaining_bytes());
+      if (!some) {
+        const bytes& front = *m.queue.front();
+        const bytes expected(front.begin() + static_cast<std::ptrdiff_t>(m.offset), front.end());
+        FUZZ_CHECK(got == expected, "%s returned %zu bytes, expected the %zu bytes of the next chunk (from offset %zu)",
+                   what, got.size(), expected.size(), m.offset);
+        FUZZ_CHECK(!empty, "%s returned an empty chunk", what);
+        m.queue.pop_front();
+        m.offset = 0;
+      } else {
+        FUZZ_CHECK(!got.empty(), "%s returned 0 bytes with %zu queued", what, m.remaining_bytes());
+        FUZZ_CHECK(got.size() <= buffer_size, "%s returned more than its buffer", what);
+        FUZZ_CHECK(got.size() <= m.remaining_bytes(), "%s returned %zu bytes, only %zu queued", what, got.size(),
+                   m.remaining_bytes());
+        std::size_t i = 0;
+        while (i < got.size()) {
+          const bytes& front = *m.queue.front();
+          const std::size_t n = std::min(got.size() - i, front.size() - m.offset);
+          FUZZ_CHECK(std::memcmp(got.data() + i, front.data() + m.offset, n) == 0,
+                     "%s returned bytes that differ from the queued ones at %zu", what, i);
+          i += n;
+          m.offset += n;
+          if (m.offset == front.size()) {
+            m.queue.pop_front();
+            m.offset = 0;
+          }
+        }
+      }
+      if (fresh) on_space();
+      return true;
+    }
+    if (m.lagged) {
+      FUZZ_CHECK(ec == bytecast::error::lagged && got.empty(), "%s completed with %s, expected lagged", what,
+                 ec_name(ec).c_str());
+      m.lagged = false;
+      m.lagged_reported = true;
+      return true;
+    }
+    switch (m.end) {
+      case model_stream::end_state::open:
+        FUZZ_CHECK(!completed, "%s completed with %s (%zu bytes) though the model has nothing", what,
+                   ec_name(ec).c_str(), got.size());
+        return false;
+      case model_stream::end_state::closed:
+        if (some)
+          FUZZ_CHECK(ec == asio::error::eof && got.empty(), "%s at the sentinel completed with %s, expected eof", what,
+                     ec_name(ec).c_str());
+        else
+          FUZZ_CHECK(!ec && empty, "%s at the sentinel completed with %s and %zu bytes", what, ec_name(ec).c_str(),
+                     got.size());
+        m.end = model_stream::end_state::finished;
+        return true;
+      case model_stream::end_state::finished:
+        FUZZ_CHECK(ec == asio::error::eof && got.empty(), "%s after the sentinel completed with %s", what,
+                   ec_name(ec).c_str());
+        return true;
+      case model_stream::end_state::cut:
+        FUZZ_CHECK(ec == bytecast::error::overflowed && got.empty(), "%s on a cut-off stream completed with %s", what,
+                   ec_name(ec).c_str());
+        return true;
+    }
+    return true;
+  }
+
+  void try_next(std::size_t i) {
+    stream_slot& sl = slots_[i];
+    if (!sl.s) return;
+    std::error_code ec;
+    auto b = sl.s->try_next(ec);
+    if (sl.op) {
+      FUZZ_CHECK(ec == asio::error::already_started && b.empty(), "try_next during a pending read: %s",
+                 ec_name(ec).c_str());
+      return;
+    }
+    if (ec == asio::error::would_block) {
+      FUZZ_CHECK(!check_take(sl.m, read_kind::next, 0, {}, {}, true, "try_next", false),
+                 "try_next reported would_block though the model has something");
+      return;
+    }
+    check_take(sl.m, read_kind::next, 0, ec, bytes(b.begin(), b.end()), b.empty(), "try_next", true);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // After every operation
+  // ------------------------------------------------------------------------------------------
+
+  void settle() {
+    ctx_.restart();
+    ctx_.poll();
+    check_state();
+  }
+
+  void check_state() {
+    // Destroyed streams hand their reads over to orphans_ until they complete.
+    for (auto& sl : slots_) {
+      if (sl.op && sl.op->stream_gone) orphans_.push_back(std::move(sl.op));
+    }
+    FUZZ_CHECK(orphans_.empty(), "%zu reads of destroyed streams did not complete", orphans_.size());
+    std::size_t counted = 0;
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      stream_slot& sl = slots_[i];
+      if (!sl.s) {
+        FUZZ_CHECK(!sl.op, "slot %zu: a read outlived its stream", i);
+        continue;
+      }
+      const model_stream& m = sl.m;
+      if (live(sl)) ++counted;
+      FUZZ_CHECK(sl.s->queued_chunks() == m.queue.size(), "stream %zu: queued_chunks() %zu, model %zu", i,
+                 sl.s->queued_chunks(), m.queue.size());
+      FUZZ_CHECK(sl.s->queued_bytes() == m.remaining_bytes(), "stream %zu: queued_bytes() %zu, model %zu", i,
+                 sl.s->queued_bytes(), m.remaining_bytes());
+      FUZZ_CHECK(sl.s->dropped() == m.dropped, "stream %zu: dropped() %llu, model %llu", i,
+                 static_cast<unsigned long long>(sl.s->dropped()), static_cast<unsigned long long>(m.dropped));
+      if (sl.op) {
+        FUZZ_CHECK(!sl.op->cancelled, "stream %zu: a cancelled %s is still pending", i, name(sl.op->kind));
+        FUZZ_CHECK(!m.has_news() && sl.op->kind != read_kind::read_zero,
+                   "stream %zu: %s still pending though it has something to report (%zu bytes, lagged %d, end %d)", i,
+                   name(sl.op->kind), m.remaining_bytes(), m.lagged ? 1 : 0, static_cast<int>(m.end));
+      }
+    }
+    FUZZ_CHECK(writer_->stream_count() == counted, "stream_count() %zu, model %zu", writer_->stream_count(), counted);
+    FUZZ_CHECK(writer_->bytes_written() == written_, "bytes_written() %llu, model %llu",
+               static_cast<unsigned long long>(writer_->bytes_written()), static_cast<unsigned long long>(written_));
+    FUZZ_CHECK(writer_->is_open() == open_, "is_open() %d, model %d", writer_->is_open() ? 1 : 0, open_ ? 1 : 0);
+    for (auto& w : writes_)
+      if (!w->done)
+        FUZZ_CHECK(w->expected == pending_write::expect::parked, "write %d (%zu bytes) did not complete", w->id,
+                   w->data->size());
+    // Bounded writers never let a stream hold more than the limit, or one chunk that came alone.
+    if (bounded() && pol_ != policy::disconnect)
+      for (std::size_t i = 0; i < slots_.size(); ++i) {
+        const model_stream& m = slots_[i].m;
+        FUZZ_CHECK(!live(slots_[i]) || m.replayed || m.writer_weight() <= opts_.queue_limit || m.writer_chunks() <= 1,
+                   "stream %zu holds %zu bytes in %zu chunks over a limit of %zu", i, m.writer_weight(),
+                   m.writer_chunks(), opts_.queue_limit);
+      }
+  }
+
+  // The end of the script: close, drain every stream through the model, destroy everything.
+  void finish() {
+    close();
+    settle();
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      stream_slot& sl = slots_[i];
+      if (!sl.s) continue;
+      FUZZ_CHECK(!sl.op || sl.op->kind == read_kind::read_zero, "stream %zu: a read still pending after close", i);
+      for (int guard = 0; guard < 100000; ++guard) {
+        std::error_code ec;
+        auto b = sl.s->try_next(ec);
+        FUZZ_CHECK(ec != asio::error::would_block, "stream %zu: would_block after close", i);
+        const bool end = (!ec && b.empty()) || ec == asio::error::eof || ec == bytecast::error::overflowed;
+        check_take(sl.m, read_kind::next, 0, ec, bytes(b.begin(), b.end()), b.empty(), "try_next (drain)", true);
+        if (end) break;
+      }
+      settle();
+    }
+    for (std::size_t i = 0; i < slots_.size(); ++i) drop_stream(i);
+    writer_.reset();
+    ctx_.restart();
+    ctx_.poll();
+    for (auto& sl : slots_)
+      if (sl.op && sl.op->stream_gone) orphans_.push_back(std::move(sl.op));
+    FUZZ_CHECK(orphans_.empty(), "%zu reads did not complete", orphans_.size());
+    FUZZ_CHECK(started_ == completed_, "%llu operations started, %llu completed",
+               static_cast<unsigned long long>(started_), static_cast<unsigned long long>(completed_));
+  }
+
+  asio::io_context ctx_;
+  bytecast::writer_options opts_;
+  policy pol_ = policy::unbounded;
+  std::optional<bytecast::byte_writer> writer_;
+  int gen_ = 0;
+  bool open_ = true;
+  std::deque<chunk_ptr> replay_;
+  std::size_t replay_weight_ = 0;
+  std::uint64_t written_ = 0;
+  std::deque<pending_write*> parked_;
+  std::vector<std::unique_ptr<pending_write>> writes_;
+  std::array<stream_slot, stream_slots> slots_;
+  std::vector<std::unique_ptr<pending_read>> orphans_;
+  std::uint64_t write_counter_ = 0;
+  int next_id_ = 0;
+  bool initiating_ = false;
+  std::uint64_t started_ = 0, completed_ = 0;
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size == 0) return 0;
+  script in(data + 1, size - 1);
+  fuzz_run run(data[0]);
+  run.run(in);
+  return 0;
+}

@@ -1,0 +1,1733 @@
+// bytecast_stress: randomised concurrency stress of writers, streams and monitors (issue 6, item 1).
+//
+//   bytecast_stress [--seed N] [--seconds S] [--verbose]
+//
+// The run is a sequence of rounds. Each round draws its set-up from the seed: an io_context run
+// by 2-4 threads; 1-3 writers (byte or typed; unbounded, wait, drop_oldest or disconnect; with or
+// without replay), each fed by 1-2 producer threads that write with every write form (sync,
+// error-code, buffer sequences, async, composed asio::write/async_write; bounded async writes
+// sometimes cancelled); readers, each a coroutine on its own strand, that randomly read
+// (async_next, async_next_chunk, async_read_some with random buffers, try_next), cancel (a
+// cancellation slot fired by a timer, and `||` with a short timer), probe misuse (a second read
+// while one is pending: already_started), sleep, drop their stream (also with a read pending:
+// operation_aborted), or read through a stalled_monitor with a tiny timeout; readers that join
+// late, with and without replay; writers that are closed or destroyed mid-run.
+//
+// Every chunk (and every typed value) carries its writer, producer and sequence number and a
+// pattern that depends on them, so each reader checks what it got: whole, intact chunks; per
+// producer strictly increasing sequence numbers (nothing duplicated or reordered); nothing lost
+// except what the policy allows: drop_oldest gaps add up to dropped() and come after a lagged
+// read, disconnect gives a prefix and then overflowed, the others lose nothing; nothing written
+// before a stream joined (unless replayed, within replay_limit). Every callback operation must
+// complete exactly once and never inline; every bounded async write too.
+//
+// Decisions come from per-actor generators derived from the seed, so a seed replays the same
+// decisions (the thread interleaving is the machine's). The seed is printed first; the program
+// prints a summary and exits non-zero if anything failed, or if a round hangs (watchdog).
+#include <bytecast/bytecast.hpp>
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/bind_executor.hpp>
+#include <asio/buffer.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/version.hpp>
+#include <asio/write.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#if ASIO_VERSION >= 102400
+#include <asio/as_tuple.hpp>
+#else
+#include <asio/experimental/as_tuple.hpp>
+#endif
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cinttypes>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <tuple>
+#include <variant>
+#include <vector>
+
+namespace {
+
+using namespace std::chrono_literals;
+using namespace asio::experimental::awaitable_operators;
+using steady = std::chrono::steady_clock;
+#if ASIO_VERSION >= 102400
+using asio::as_tuple;
+#else
+using asio::experimental::as_tuple;
+#endif
+
+const auto tuple_awaitable = as_tuple(asio::use_awaitable);
+
+// ---------------------------------------------------------------------------------------------
+// Failures and statistics
+// ---------------------------------------------------------------------------------------------
+
+std::mutex failure_mutex;
+std::vector<std::string> failures;  // guarded by failure_mutex
+
+void record_failure(const char* buf) {
+  std::lock_guard lock(failure_mutex);
+  if (failures.size() < 50) std::fprintf(stderr, "stress: FAILURE: %s\n", buf);
+  failures.emplace_back(buf);
+}
+
+[[gnu::format(printf, 1, 2)]] void fail(const char* fmt, ...) {
+  char buf[512];
+  va_list args;
+  va_start(args, fmt);
+  std::vsnprintf(buf, sizeof buf, fmt, args);
+  va_end(args);
+  record_failure(buf);
+}
+
+std::size_t failure_count() {
+  std::lock_guard lock(failure_mutex);
+  return failures.size();
+}
+
+struct statistics {
+  std::atomic<std::uint64_t> rounds{0}, writes{0}, write_would_block{0}, write_cancelled{0}, empty_writes{0},
+      items_read{0}, bytes_read{0}, lagged{0}, multi_lagged{0}, overflowed{0}, sentinels{0}, cancels{0},
+      or_timer_won{0}, monitor_timeouts{0}, already_started{0}, dropped_streams{0}, dropped_pending{0},
+      dropped_elsewhere{0}, churned{0}, late_joiners{0}, replay_streams{0}, monitors{0}, writers_closed_mid{0},
+      writers_destroyed_mid{0}, callback_ops{0};
+};
+statistics stats;
+
+// ---------------------------------------------------------------------------------------------
+// Self-describing content
+// ---------------------------------------------------------------------------------------------
+
+enum class policy { unbounded, wait, drop_oldest, disconnect };
+
+const char* name(policy p) {
+  switch (p) {
+    case policy::unbounded:
+      return "unbounded";
+    case policy::wait:
+      return "wait";
+    case policy::drop_oldest:
+      return "drop_oldest";
+    case policy::disconnect:
+      return "disconnect";
+  }
+  return "?";
+}
+
+std::uint64_t mix(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+// A byte chunk: [magic u32][writer u32][producer u32][seq u32][length u32] + pattern.
+constexpr std::size_t header_size = 20;
+constexpr std::uint32_t magic = 0xb7ca5700u;
+
+std::uint64_t content_hash(std::uint32_t w, std::uint32_t p, std::uint32_t seq) {
+  return mix((std::uint64_t{w} << 40) ^ (std::uint64_t{p} << 32) ^ seq);
+}
+
+std::size_t byte_size(std::uint32_t w, std::uint32_t p, std::uint32_t seq) {
+  const std::uint64_t h = content_hash(w, p, seq);
+  if (h % 32 == 0) return header_size + 200 + (h >> 8) % 2800;  // now and then a big one
+  return header_size + (h >> 8) % 180;
+}
+
+std::byte pattern_byte(std::uint32_t w, std::uint32_t p, std::uint32_t seq, std::size_t i) {
+  return static_cast<std::byte>((w * 131u + p * 71u + seq * 31u + static_cast<std::uint32_t>(i) * 7u) & 0xffu);
+}
+
+void encode(std::vector<std::byte>& out, std::uint32_t w, std::uint32_t p, std::uint32_t seq) {
+  const std::size_t len = byte_size(w, p, seq);
+  out.resize(len);
+  const std::uint32_t fields[5] = {magic, w, p, seq, static_cast<std::uint32_t>(len)};
+  std::memcpy(out.data(), fields, sizeof fields);
+  for (std::size_t i = header_size; i < len; ++i) out[i] = pattern_byte(w, p, seq, i);
+}
+
+// Length announced by a chunk header (0 if the magic is wrong).
+std::size_t announced_length(std::span<const std::byte> b) {
+  std::uint32_t fields[5];
+  std::memcpy(fields, b.data(), sizeof fields);
+  return fields[0] == magic ? fields[4] : 0;
+}
+
+bool decode(std::span<const std::byte> b, std::uint32_t& w, std::uint32_t& p, std::uint32_t& seq) {
+  if (b.size() < header_size) return false;
+  std::uint32_t fields[5];
+  std::memcpy(fields, b.data(), sizeof fields);
+  if (fields[0] != magic || fields[4] != b.size()) return false;
+  w = fields[1];
+  p = fields[2];
+  seq = fields[3];
+  if (byte_size(w, p, seq) != b.size()) return false;
+  for (std::size_t i = header_size; i < b.size(); ++i)
+    if (b[i] != pattern_byte(w, p, seq, i)) return false;
+  return true;
+}
+
+// A typed value: the same identity, and a string that is heap-allocated for most values.
+struct item {
+  std::uint32_t writer = 0, producer = 0, seq = 0;
+  std::string pad;
+};
+
+std::string item_pad(std::uint32_t w, std::uint32_t p, std::uint32_t seq) {
+  const std::uint64_t h = content_hash(w, p, seq);
+  std::string s(static_cast<std::size_t>(h % 48), ' ');
+  for (std::size_t i = 0; i < s.size(); ++i) s[i] = static_cast<char>('a' + (h >> (i % 56)) % 26);
+  return s;
+}
+
+item make_item(std::uint32_t w, std::uint32_t p, std::uint32_t seq) { return {w, p, seq, item_pad(w, p, seq)}; }
+
+bool check_item(const item& v) { return v.pad == item_pad(v.writer, v.producer, v.seq); }
+
+// ---------------------------------------------------------------------------------------------
+// Round set-up: writers and their producers
+// ---------------------------------------------------------------------------------------------
+
+struct writer_config {
+  bool typed = false;
+  policy pol = policy::unbounded;
+  std::size_t limit = 0;   // queue_limit (0 for unbounded)
+  std::size_t replay = 0;  // replay_limit
+  int producers = 1;
+  bool destroy_mid_run = false;  // the owner producer destroys the writer at a random time
+  bool close_mid_run = false;    // the controller closes it at a random time
+  bool keep_to_end = false;      // kept (closed) until every reader finished, then checked
+};
+
+struct producer_state {
+  std::atomic<std::uint32_t> next_seq{0};  // successful writes so far = next sequence number
+  std::vector<std::uint64_t> prefix{0};    // prefix[k] = weight of seqs [0, k); producer thread only
+};
+
+struct reader_state;
+
+struct writer_slot {
+  std::uint32_t index = 0;
+  writer_config cfg;
+  bytecast::byte_writer* bw = nullptr;  // guarded by life (its existence)
+  bytecast::typed_writer<item>* tw = nullptr;
+  std::optional<bytecast::byte_writer> bw_storage;
+  std::optional<bytecast::typed_writer<item>> tw_storage;
+  std::mutex life;                  // held to create streams, close or destroy the writer
+  std::atomic<bool> retire{false};  // producers stop (the writer is about to be destroyed)
+  std::atomic<int> producers_running{0};
+  std::vector<std::unique_ptr<producer_state>> producers;
+
+  std::mutex readers_mutex;  // guards readers
+  std::vector<std::shared_ptr<reader_state>> readers;
+
+  [[nodiscard]] bool alive() const { return bw != nullptr || tw != nullptr; }
+  [[nodiscard]] std::uint64_t weight(std::uint32_t p, std::uint32_t seq) const {
+    return cfg.typed ? 1 : byte_size(index, p, seq);
+  }
+  // Weight of the sequence numbers [a, b) of producer p.
+  [[nodiscard]] std::uint64_t weight_range(std::uint32_t p, std::uint64_t a, std::uint64_t b) const {
+    std::uint64_t sum = 0;
+    for (std::uint64_t s = a; s < b; ++s) sum += weight(p, static_cast<std::uint32_t>(s));
+    return sum;
+  }
+  // Destroys the writer (with `life` held).
+  void destroy_locked() {
+    bw = nullptr;
+    tw = nullptr;
+    bw_storage.reset();
+    tw_storage.reset();
+  }
+  void close_locked() {
+    if (bw != nullptr) bw->close();
+    if (tw != nullptr) tw->close();
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// What one reader saw
+// ---------------------------------------------------------------------------------------------
+
+struct producer_view {
+  std::int64_t first = -1, last = -1;
+  std::uint64_t count = 0;
+  std::uint64_t lo = 0, hi = 0;       // seqs < lo were written before the join, >= hi after
+  std::uint64_t gap_weight = 0;       // weight skipped between two received items
+  std::uint64_t replayed_weight = 0;  // weight of received items written before the join
+  std::uint32_t lagged_before_first = 0;
+};
+
+enum class end_kind { running, sentinel, overflowed, dropped, dropped_pending, failed };
+
+const char* name(end_kind e) {
+  switch (e) {
+    case end_kind::running:
+      return "running";
+    case end_kind::sentinel:
+      return "sentinel";
+    case end_kind::overflowed:
+      return "overflowed";
+    case end_kind::dropped:
+      return "dropped";
+    case end_kind::dropped_pending:
+      return "dropped with a read pending";
+    case end_kind::failed:
+      return "failed";
+  }
+  return "?";
+}
+
+struct reader_state {
+  // Set before the reader starts.
+  int round = 0, id = 0;
+  writer_slot* slot = nullptr;
+  bool replay = false, monitor = false, late = false;
+  std::uint64_t seed = 0;
+  std::vector<producer_view> per;
+
+  // The reader's strand only, while it runs; read by the controller after the round.
+  std::uint32_t lagged_since = 0;
+  std::uint32_t lagged_at_end = 0;
+  std::uint64_t lagged_total = 0;
+  std::uint64_t lagged_repeats = 0;  // a lagged read right after another, with no item between
+  end_kind end = end_kind::running;
+  std::uint64_t dropped_at_end = 0;
+  std::uint64_t initiated = 0, completed = 0;  // callback operations
+  bool initiating = false;
+  std::vector<std::byte> partial;  // bytes of a chunk read in parts (async_read_some)
+  std::uint64_t items = 0;
+  const char* last_op = "none";
+  const char* pending = "";  // what was planned for the callback operation in flight
+  std::uint64_t errors = 0;
+
+  // Read by the producers (backpressure for unbounded writers).
+  std::atomic<std::size_t> backlog{0};
+  std::atomic<bool> done{false};
+
+  [[gnu::format(printf, 2, 3)]] void error(const char* fmt, ...) {
+    ++errors;
+    char buf[400];
+    va_list args;
+    va_start(args, fmt);
+    std::vsnprintf(buf, sizeof buf, fmt, args);
+    va_end(args);
+    fail("round %d reader %d (writer %u: %s %s%s%s%s): %s", round, id, slot->index, slot->cfg.typed ? "typed" : "bytes",
+         name(slot->cfg.pol), replay ? ", replay" : "", monitor ? ", monitor" : "", late ? ", late" : "", buf);
+  }
+
+  [[nodiscard]] bool single_producer() const { return per.size() == 1; }
+  [[nodiscard]] policy pol() const { return slot->cfg.pol; }
+
+  // One item (a whole chunk or a value) of producer p with sequence number seq.
+  void on_item(std::uint32_t w, std::uint32_t p, std::uint32_t seq) {
+    ++items;
+    stats.items_read.fetch_add(1, std::memory_order_relaxed);
+    if (w != slot->index || p >= per.size()) return error("item of writer %u producer %u: not ours", w, p);
+    producer_view& v = per[p];
+    if (v.first < 0) {
+      v.first = seq;
+      v.lagged_before_first = lagged_since;
+      if (!replay && seq < v.lo)
+        error("producer %u seq %u was written before the stream joined (first after: %" PRIu64 ")", p, seq, v.lo);
+      if (!replay && pol() == policy::drop_oldest && single_producer() && lagged_since > 0 && seq == v.lo)
+        error("lagged before the first item, though nothing before it could have been dropped");
+    } else {
+      if (static_cast<std::int64_t>(seq) <= v.last)
+        return error("producer %u seq %u after seq %" PRId64 ": duplicated or reordered", p, seq, v.last);
+      const std::uint64_t gap = seq - static_cast<std::uint64_t>(v.last) - 1;
+      if (gap != 0) {
+        v.gap_weight += slot->weight_range(p, static_cast<std::uint64_t>(v.last) + 1, seq);
+        if (pol() != policy::drop_oldest)
+          error("producer %u: %" PRIu64 " items lost before seq %u (policy %s loses nothing)", p, gap, seq,
+                name(pol()));
+        else if (single_producer() && lagged_since == 0)
+          error("producer %u: %" PRIu64 " items dropped before seq %u without a lagged read", p, gap, seq);
+      } else if (single_producer() && lagged_since > 0) {
+        error("producer %u seq %u: lagged reported but nothing was dropped", p, seq);
+      }
+    }
+    if (seq < v.lo) v.replayed_weight += slot->weight(p, seq);
+    v.last = seq;
+    ++v.count;
+    lagged_since = 0;
+  }
+
+  void on_lagged() {
+    stats.lagged.fetch_add(1, std::memory_order_relaxed);
+    if (pol() != policy::drop_oldest) error("lagged from a %s writer", name(pol()));
+    if (!partial.empty()) error("lagged in the middle of a chunk (%zu bytes of it read)", partial.size());
+    // The API: the next read completes once with lagged, "then continues with what it still
+    // holds". A second lagged before any item breaks that (and can starve a reader for good).
+    if (lagged_since > 0) {
+      ++lagged_repeats;
+      stats.multi_lagged.fetch_add(1, std::memory_order_relaxed);
+    }
+    ++lagged_since;
+    ++lagged_total;
+  }
+
+  // A whole chunk from async_next / async_next_chunk / try_next / a monitor. A non-empty partial
+  // means an async_read_some took the start of this chunk: the span must be exactly the rest.
+  void on_chunk(std::span<const std::byte> b) {
+    stats.bytes_read.fetch_add(b.size(), std::memory_order_relaxed);
+    if (!partial.empty()) {
+      partial.insert(partial.end(), b.begin(), b.end());
+      if (partial.size() < header_size || announced_length(partial) != partial.size())
+        return error("the rest of a partly read chunk does not complete it (%zu bytes)", partial.size());
+      std::vector<std::byte> whole;
+      whole.swap(partial);
+      return on_chunk(whole);
+    }
+    std::uint32_t w = 0, p = 0, seq = 0;
+    if (!decode(b, w, p, seq)) return error("a torn or corrupt chunk of %zu bytes", b.size());
+    on_item(w, p, seq);
+  }
+
+  // Bytes from async_read_some: a byte stream; chunks are reassembled from their headers.
+  void on_bytes(std::span<const std::byte> b) {
+    stats.bytes_read.fetch_add(b.size(), std::memory_order_relaxed);
+    partial.insert(partial.end(), b.begin(), b.end());
+    while (partial.size() >= header_size) {
+      const std::size_t len = announced_length(partial);
+      if (len < header_size) {
+        partial.clear();
+        return error("async_read_some bytes do not start with a chunk header");
+      }
+      if (partial.size() < len) return;
+      std::uint32_t w = 0, p = 0, seq = 0;
+      if (!decode(std::span(partial).first(len), w, p, seq)) {
+        partial.clear();
+        return error("a torn or corrupt chunk of %zu bytes from async_read_some", len);
+      }
+      partial.erase(partial.begin(), partial.begin() + static_cast<std::ptrdiff_t>(len));
+      on_item(w, p, seq);
+    }
+  }
+
+  void on_value(const item& v) {
+    if (!check_item(v)) return error("a corrupt value (seq %u)", v.seq);
+    on_item(v.writer, v.producer, v.seq);
+  }
+
+  void on_sentinel(std::uint64_t dropped) {
+    stats.sentinels.fetch_add(1, std::memory_order_relaxed);
+    if (!partial.empty()) error("the sentinel in the middle of a chunk (%zu bytes of it read)", partial.size());
+    lagged_at_end = lagged_since;
+    dropped_at_end = dropped;
+    end = end_kind::sentinel;
+  }
+
+  void on_overflowed(std::uint64_t dropped) {
+    stats.overflowed.fetch_add(1, std::memory_order_relaxed);
+    if (pol() != policy::disconnect) error("overflowed from a %s writer", name(pol()));
+    if (!partial.empty()) error("overflowed in the middle of a chunk (%zu bytes of it read)", partial.size());
+    dropped_at_end = dropped;
+    end = end_kind::overflowed;
+  }
+};
+
+// Publishes the reader's backlog for the producers' backpressure.
+template <class Stream>
+void publish_backlog(reader_state& rs, const Stream& s) {
+  if constexpr (requires { s.queued_chunks(); })
+    rs.backlog.store(s.queued_chunks(), std::memory_order_relaxed);
+  else
+    rs.backlog.store(s.queued_items(), std::memory_order_relaxed);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Callback operations awaited from a coroutine, counted
+// ---------------------------------------------------------------------------------------------
+
+// Starts an operation with a plain callback (bound to the reader's strand, optionally to a
+// cancellation slot) and awaits its arguments. The callback checks that it runs once, and not
+// inside the initiating call.
+//
+// The initiation captures only plain pointers (the round keeps every reader_state alive until its
+// io_context is gone; the strand lives in the reader's frame): with g++ 12, an initiation object
+// that owns a shared_ptr or a strand executor, handed to async_initiate with use_awaitable inside
+// a co_await expression, is destroyed once too often (the reference counts go wrong and the
+// reader state or the strand is freed under the reader's feet). clang is not affected.
+template <class Result, class Start>
+asio::awaitable<Result> callback_op(reader_state* rs, const asio::any_io_executor& strand, Start start) {
+  const asio::any_io_executor* ex = &strand;
+  Start* starter = &start;
+  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(Result)>(
+      [rs, ex, starter](auto handler) {
+        ++rs->initiated;
+        stats.callback_ops.fetch_add(1, std::memory_order_relaxed);
+        rs->initiating = true;
+        (*starter)(asio::bind_executor(
+            *ex, [rs, once = std::make_unique<int>(0), handler = std::move(handler)](auto&&... args) mutable {
+              if (rs->initiating) rs->error("%s completed inside its initiating call", rs->last_op);
+              if (++*once != 1) return rs->error("%s completed twice", rs->last_op);
+              ++rs->completed;
+              rs->pending = "";
+              std::move(handler)(Result{std::forward<decltype(args)>(args)...});
+            }));
+        rs->initiating = false;
+      },
+      asio::use_awaitable);
+}
+
+// What a reader coroutine shares with the timers that cancel its operation or destroy its stream.
+template <class Stream>
+struct reader_local {
+  explicit reader_local(asio::any_io_executor s) : strand(s), timer(s) {}
+  asio::any_io_executor strand;  // the reader's strand
+  asio::steady_timer timer;
+  asio::cancellation_signal signal;
+  std::optional<Stream> stream;
+  bool destroyed_elsewhere = false;
+  std::uint64_t generation = 0;  // of the pending callback operation
+  bool pending = false;
+  bool destroyed_while_pending = false;
+  bool cancel_emitted = false;
+};
+
+// Plans what happens to the next callback operation while it is pending: nothing, a
+// cancellation through the slot after a short delay, the stream's destruction on the reader's
+// strand after a short delay, or its destruction right away on another io_context thread (racing
+// the operation, which may complete either way, but must complete).
+enum class pending_plan { none, cancel, destroy, destroy_elsewhere };
+
+const char* name(pending_plan p) {
+  switch (p) {
+    case pending_plan::none:
+      return "nothing planned";
+    case pending_plan::cancel:
+      return "a slot cancellation planned";
+    case pending_plan::destroy:
+      return "the stream's destruction on its strand planned";
+    case pending_plan::destroy_elsewhere:
+      return "the stream destroyed on another thread";
+  }
+  return "?";
+}
+
+template <class Stream>
+void arm(const std::shared_ptr<reader_local<Stream>>& l, pending_plan plan, std::chrono::microseconds delay,
+         asio::cancellation_type type) {
+  const std::uint64_t gen = ++l->generation;
+  l->pending = true;
+  l->cancel_emitted = false;
+  l->destroyed_while_pending = false;
+  if (plan == pending_plan::none || plan == pending_plan::destroy_elsewhere) return;
+  l->timer.expires_after(delay);
+  l->timer.async_wait([l, gen, plan, type](std::error_code ec) {
+    if (ec || !l->pending || l->generation != gen) return;
+    if (plan == pending_plan::cancel) {
+      l->cancel_emitted = true;
+      stats.cancels.fetch_add(1, std::memory_order_relaxed);
+      l->signal.emit(type);
+    } else {
+      l->destroyed_while_pending = true;
+      l->stream.reset();
+    }
+  });
+}
+
+// Moves the stream out and destroys it on a thread of the io_context other than the reader's
+// strand (the stream's own executor is the plain io_context one), while its read is pending.
+template <class Stream>
+void destroy_elsewhere(const std::shared_ptr<reader_local<Stream>>& l) {
+  auto holder = std::make_shared<std::optional<Stream>>(std::move(l->stream));
+  l->stream.reset();
+  l->destroyed_elsewhere = true;
+  stats.dropped_elsewhere.fetch_add(1, std::memory_order_relaxed);
+  auto ex = (*holder)->get_executor();
+  asio::post(ex, [holder] { holder->reset(); });
+}
+
+template <class Stream>
+void disarm(const std::shared_ptr<reader_local<Stream>>& l) {
+  l->pending = false;
+  l->timer.cancel();
+}
+
+asio::cancellation_type random_cancellation_type(std::mt19937_64& rng) {
+  switch (rng() % 3) {
+    case 0:
+      return asio::cancellation_type::terminal;
+    case 1:
+      return asio::cancellation_type::partial;
+    default:
+      return asio::cancellation_type::total;
+  }
+}
+
+template <class T>
+T pick(std::mt19937_64& rng, T lo, T hi) {  // inclusive
+  return lo + static_cast<T>(rng() % static_cast<std::uint64_t>(hi - lo + 1));
+}
+
+// How a read ended, for the reader loops.
+enum class step { more, finished, stop };
+
+// ---------------------------------------------------------------------------------------------
+// Byte readers
+// ---------------------------------------------------------------------------------------------
+
+struct span_result {
+  std::error_code ec;
+  std::span<const std::byte> b;
+};
+struct chunk_result {
+  std::error_code ec;
+  bytecast::chunk c;
+};
+struct size_result {
+  std::error_code ec;
+  std::size_t n = 0;
+};
+
+// Handles the result of a whole-chunk read (async_next, async_next_chunk, try_next).
+step on_next_result(reader_state& rs, std::error_code ec, std::span<const std::byte> b, std::uint64_t dropped,
+                    bool abort_allowed) {
+  if (!ec) {
+    if (b.empty()) {
+      rs.on_sentinel(dropped);
+      return step::finished;
+    }
+    rs.on_chunk(b);
+    return step::more;
+  }
+  if (ec == bytecast::error::lagged) {
+    rs.on_lagged();
+    return step::more;
+  }
+  if (ec == bytecast::error::overflowed) {
+    rs.on_overflowed(dropped);
+    return step::finished;
+  }
+  if (ec == asio::error::operation_aborted && abort_allowed) return step::more;
+  rs.error("%s: unexpected '%s'", rs.last_op, ec.message().c_str());
+  rs.end = end_kind::failed;
+  return step::stop;
+}
+
+step on_read_some_result(reader_state& rs, std::error_code ec, std::span<const std::byte> data, std::size_t requested,
+                         std::uint64_t dropped, bool abort_allowed) {
+  if (!ec) {
+    if (data.empty() && requested != 0) {
+      rs.error("async_read_some completed with 0 bytes and no error");
+      rs.end = end_kind::failed;
+      return step::stop;
+    }
+    if (data.size() > requested) rs.error("async_read_some copied %zu bytes into %zu", data.size(), requested);
+    rs.on_bytes(data);
+    return step::more;
+  }
+  if (ec == asio::error::eof) {  // the sentinel, for async_read_some
+    rs.on_sentinel(dropped);
+    return step::finished;
+  }
+  return on_next_result(rs, ec, {}, dropped, abort_allowed);
+}
+
+asio::awaitable<void> byte_reader(std::shared_ptr<reader_state> rs, bytecast::byte_stream stream) {
+  auto strand = co_await asio::this_coro::executor;
+  auto l = std::make_shared<reader_local<bytecast::byte_stream>>(strand);
+  l->stream.emplace(std::move(stream));
+  std::mt19937_64 rng(rs->seed);
+  asio::steady_timer sleeper(strand);
+  std::vector<std::byte> buf_a(4096), buf_b(4096);
+  // Each reader has its own taste: how often it sleeps, cancels, probes.
+  const unsigned sleep_odds = pick<unsigned>(rng, 2, 40);
+  const unsigned drop_odds = pick<unsigned>(rng, 300, 5000);
+
+  step st = step::more;
+  while (st == step::more) {
+    publish_backlog(*rs, *l->stream);
+    const unsigned action = static_cast<unsigned>(rng() % 100);
+    if (rng() % drop_odds == 0) {  // drop the stream between operations
+      rs->dropped_at_end = l->stream->dropped();
+      rs->end = end_kind::dropped;
+      stats.dropped_streams.fetch_add(1, std::memory_order_relaxed);
+      l->stream.reset();
+      break;
+    }
+    if (rng() % sleep_odds == 0) {  // fall behind for a moment
+      sleeper.expires_after(std::chrono::microseconds(pick<int>(rng, 0, 2000)));
+      co_await sleeper.async_wait(tuple_awaitable);
+    }
+    auto& s = *l->stream;
+    if (action < 20) {
+      rs->last_op = "try_next";
+      // Drain what is queued without a round trip, as the API's fast loop does.
+      for (int k = pick<int>(rng, 1, 64); k > 0 && st == step::more; --k) {
+        std::error_code ec;
+        auto b = s.try_next(ec);
+        if (ec == asio::error::would_block) break;
+        st = on_next_result(*rs, ec, b, s.dropped(), false);
+      }
+    } else if (action < 40) {
+      rs->last_op = "async_next (awaitable)";
+      if (rng() % 3 == 0) {
+        asio::steady_timer t(strand, std::chrono::microseconds(pick<int>(rng, 0, 500)));
+        auto r = co_await (s.async_next(tuple_awaitable) || t.async_wait(tuple_awaitable));
+        if (r.index() == 0) {
+          auto [ec, b] = std::get<0>(r);
+          st = on_next_result(*rs, ec, b, s.dropped(), false);
+        } else {
+          stats.or_timer_won.fetch_add(1, std::memory_order_relaxed);
+        }
+      } else {
+        auto [ec, b] = co_await s.async_next(tuple_awaitable);
+        st = on_next_result(*rs, ec, b, s.dropped(), false);
+      }
+    } else if (action < 52) {
+      rs->last_op = "async_next_chunk (awaitable)";
+      if (rng() % 3 == 0) {
+        asio::steady_timer t(strand, std::chrono::microseconds(pick<int>(rng, 0, 500)));
+        auto r = co_await (s.async_next_chunk(tuple_awaitable) || t.async_wait(tuple_awaitable));
+        if (r.index() == 0) {
+          auto [ec, c] = std::get<0>(r);
+          st = on_next_result(*rs, ec, c.bytes(), s.dropped(), false);
+        } else {
+          stats.or_timer_won.fetch_add(1, std::memory_order_relaxed);
+        }
+      } else {
+        auto [ec, c] = co_await s.async_next_chunk(tuple_awaitable);
+        st = on_next_result(*rs, ec, c.bytes(), s.dropped(), false);
+      }
+    } else if (action < 68) {
+      rs->last_op = "async_read_some (awaitable)";
+      const std::size_t size = rng() % 16 == 0 ? 0 : pick<std::size_t>(rng, 1, rng() % 2 ? 64 : 4096);
+      const std::size_t split = std::min<std::size_t>(size, pick<std::size_t>(rng, 0, 40));
+      std::array<asio::mutable_buffer, 2> bufs{asio::buffer(buf_a.data(), split),
+                                               asio::buffer(buf_b.data(), size - split)};
+      auto gather = [&](std::size_t n) {
+        std::vector<std::byte> v(buf_a.begin(), buf_a.begin() + static_cast<std::ptrdiff_t>(std::min(n, split)));
+        if (n > split) v.insert(v.end(), buf_b.begin(), buf_b.begin() + static_cast<std::ptrdiff_t>(n - split));
+        return v;
+      };
+      if (rng() % 4 == 0) {
+        asio::steady_timer t(strand, std::chrono::microseconds(pick<int>(rng, 0, 500)));
+        auto r = co_await (s.async_read_some(bufs, tuple_awaitable) || t.async_wait(tuple_awaitable));
+        if (r.index() == 0) {
+          auto [ec, n] = std::get<0>(r);
+          st = on_read_some_result(*rs, ec, gather(n), size, s.dropped(), false);
+        } else {
+          stats.or_timer_won.fetch_add(1, std::memory_order_relaxed);
+        }
+      } else {
+        auto [ec, n] = co_await s.async_read_some(bufs, tuple_awaitable);
+        st = on_read_some_result(*rs, ec, gather(n), size, s.dropped(), false);
+      }
+    } else if (action < 97) {
+      // A callback operation, maybe cancelled through its slot or with its stream destroyed
+      // while it is pending; sometimes with a second read started while it is pending.
+      const unsigned kind = static_cast<unsigned>(rng() % 3);
+      const unsigned plan_draw = static_cast<unsigned>(rng() % 100);
+      const pending_plan plan = plan_draw < 30   ? pending_plan::cancel
+                                : plan_draw < 31 ? pending_plan::destroy
+                                : plan_draw < 33 ? pending_plan::destroy_elsewhere
+                                                 : pending_plan::none;
+      const bool probe = rng() % 10 == 0;
+      const auto delay = std::chrono::microseconds(pick<int>(rng, 0, 300));
+      arm(l, plan, delay, random_cancellation_type(rng));
+      rs->pending = name(plan);
+      auto slot = l->signal.slot();
+      // The probe: a second read while the first is pending must complete (not inline) with
+      // already_started, and try_next must refuse too; neither may disturb the first read.
+      auto start_probe = [rs, l, &rng] {
+        auto& s2 = *l->stream;
+        std::error_code ec;
+        auto b = s2.try_next(ec);
+        if (ec != asio::error::already_started || !b.empty())
+          rs->error("try_next during a pending read: '%s'", ec.message().c_str());
+        ++rs->initiated;
+        auto check = [rs](std::error_code e, auto&&...) {
+          if (rs->initiating) rs->error("the second read completed inside its initiating call");
+          if (e != asio::error::already_started) rs->error("a second read completed with '%s'", e.message().c_str());
+          stats.already_started.fetch_add(1, std::memory_order_relaxed);
+          ++rs->completed;
+        };
+        rs->initiating = true;
+        switch (rng() % 3) {
+          case 0:
+            s2.async_next(asio::bind_executor(l->strand, check));
+            break;
+          case 1:
+            s2.async_next_chunk(asio::bind_executor(l->strand, check));
+            break;
+          default:
+            s2.async_read_some(asio::buffer(static_cast<void*>(nullptr), 0), asio::bind_executor(l->strand, check));
+            break;
+        }
+        rs->initiating = false;
+      };
+      std::uint64_t dropped = 0;
+      bool aborted_ok = false;
+      if (kind == 0) {
+        rs->last_op = "async_next (callback)";
+        auto r = co_await callback_op<span_result>(rs.get(), l->strand, [&](auto h) {
+          l->stream->async_next(asio::bind_cancellation_slot(slot, std::move(h)));
+          if (probe) start_probe();
+          if (plan == pending_plan::destroy_elsewhere) destroy_elsewhere(l);
+        });
+        disarm(l);
+        aborted_ok = l->cancel_emitted || l->destroyed_while_pending || l->destroyed_elsewhere;
+        if (l->destroyed_while_pending && r.ec != asio::error::operation_aborted)
+          rs->error("a read pending while its stream was destroyed completed with '%s'", r.ec.message().c_str());
+        if (!l->stream) break;
+        dropped = l->stream->dropped();
+        st = on_next_result(*rs, r.ec, r.b, dropped, aborted_ok);
+      } else if (kind == 1) {
+        rs->last_op = "async_next_chunk (callback)";
+        auto r = co_await callback_op<chunk_result>(rs.get(), l->strand, [&](auto h) {
+          l->stream->async_next_chunk(asio::bind_cancellation_slot(slot, std::move(h)));
+          if (probe) start_probe();
+          if (plan == pending_plan::destroy_elsewhere) destroy_elsewhere(l);
+        });
+        disarm(l);
+        aborted_ok = l->cancel_emitted || l->destroyed_while_pending || l->destroyed_elsewhere;
+        if (l->destroyed_while_pending && r.ec != asio::error::operation_aborted)
+          rs->error("a read pending while its stream was destroyed completed with '%s'", r.ec.message().c_str());
+        if (!l->stream) break;
+        dropped = l->stream->dropped();
+        st = on_next_result(*rs, r.ec, r.c.bytes(), dropped, aborted_ok);
+      } else {
+        rs->last_op = "async_read_some (callback)";
+        const std::size_t size = pick<std::size_t>(rng, 1, rng() % 2 ? 32 : 4096);
+        auto r = co_await callback_op<size_result>(rs.get(), l->strand, [&](auto h) {
+          l->stream->async_read_some(asio::buffer(buf_a.data(), size),
+                                     asio::bind_cancellation_slot(slot, std::move(h)));
+          if (probe) start_probe();
+          if (plan == pending_plan::destroy_elsewhere) destroy_elsewhere(l);
+        });
+        disarm(l);
+        aborted_ok = l->cancel_emitted || l->destroyed_while_pending || l->destroyed_elsewhere;
+        if (l->destroyed_while_pending && r.ec != asio::error::operation_aborted)
+          rs->error("a read pending while its stream was destroyed completed with '%s'", r.ec.message().c_str());
+        if (!l->stream) break;
+        dropped = l->stream->dropped();
+        st = on_read_some_result(*rs, r.ec, std::span(buf_a.data(), std::min(r.n, size)), size, dropped, aborted_ok);
+      }
+    } else {
+      // A zero-size async_read_some completes at once with 0 bytes and takes nothing.
+      rs->last_op = "async_read_some (zero-size)";
+      auto [ec, n] = co_await s.async_read_some(asio::mutable_buffer(), tuple_awaitable);
+      if (ec || n != 0) rs->error("a zero-size async_read_some completed with '%s', %zu", ec.message().c_str(), n);
+    }
+  }
+  if (l->destroyed_while_pending || l->destroyed_elsewhere) {
+    rs->end = end_kind::dropped_pending;
+    if (l->destroyed_while_pending) stats.dropped_pending.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (st == step::finished && l->stream) {
+    // After the sentinel: eof, every time. After overflowed: overflowed again.
+    const bool was_overflowed = rs->end == end_kind::overflowed;
+    std::error_code ec;
+    (void)l->stream->try_next(ec);
+    if (was_overflowed ? ec != bytecast::error::overflowed : ec != asio::error::eof)
+      rs->error("try_next after the end: '%s'", ec.message().c_str());
+    auto [ec2, b] = co_await l->stream->async_next(tuple_awaitable);
+    if (was_overflowed ? ec2 != bytecast::error::overflowed : ec2 != asio::error::eof)
+      rs->error("async_next after the end: '%s'", ec2.message().c_str());
+    char c;
+    auto [ec3, n] = co_await l->stream->async_read_some(asio::buffer(&c, 1), tuple_awaitable);
+    if (was_overflowed ? ec3 != bytecast::error::overflowed : ec3 != asio::error::eof)
+      rs->error("async_read_some after the end: '%s'", ec3.message().c_str());
+  }
+  l->stream.reset();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Typed readers
+// ---------------------------------------------------------------------------------------------
+
+struct value_result {
+  std::error_code ec;
+  std::optional<item> v;
+};
+
+step on_value_result(reader_state& rs, std::error_code ec, const std::optional<item>& v, std::uint64_t dropped,
+                     bool abort_allowed) {
+  if (!ec) {
+    if (!v) {
+      rs.on_sentinel(dropped);
+      return step::finished;
+    }
+    rs.on_value(*v);
+    return step::more;
+  }
+  if (ec == bytecast::error::lagged) {
+    if (v) rs.error("lagged with a value");
+    rs.on_lagged();
+    return step::more;
+  }
+  if (ec == bytecast::error::overflowed) {
+    rs.on_overflowed(dropped);
+    return step::finished;
+  }
+  if (ec == asio::error::operation_aborted && abort_allowed) return step::more;
+  rs.error("%s: unexpected '%s'", rs.last_op, ec.message().c_str());
+  rs.end = end_kind::failed;
+  return step::stop;
+}
+
+using typed_stream = bytecast::typed_stream<item>;
+
+asio::awaitable<void> typed_reader(std::shared_ptr<reader_state> rs, typed_stream stream) {
+  auto strand = co_await asio::this_coro::executor;
+  auto l = std::make_shared<reader_local<typed_stream>>(strand);
+  l->stream.emplace(std::move(stream));
+  std::mt19937_64 rng(rs->seed);
+  asio::steady_timer sleeper(strand);
+  const unsigned sleep_odds = pick<unsigned>(rng, 2, 40);
+  const unsigned drop_odds = pick<unsigned>(rng, 300, 5000);
+  step st = step::more;
+  while (st == step::more) {
+    publish_backlog(*rs, *l->stream);
+    if (rng() % drop_odds == 0) {
+      rs->dropped_at_end = l->stream->dropped();
+      rs->end = end_kind::dropped;
+      stats.dropped_streams.fetch_add(1, std::memory_order_relaxed);
+      l->stream.reset();
+      break;
+    }
+    if (rng() % sleep_odds == 0) {
+      sleeper.expires_after(std::chrono::microseconds(pick<int>(rng, 0, 2000)));
+      co_await sleeper.async_wait(tuple_awaitable);
+    }
+    auto& s = *l->stream;
+    const unsigned action = static_cast<unsigned>(rng() % 100);
+    if (action < 25) {
+      rs->last_op = "try_next";
+      for (int k = pick<int>(rng, 1, 64); k > 0 && st == step::more; --k) {
+        std::error_code ec;
+        auto v = s.try_next(ec);
+        if (ec == asio::error::would_block) break;
+        st = on_value_result(*rs, ec, v, s.dropped(), false);
+      }
+    } else if (action < 60) {
+      rs->last_op = "async_next (awaitable)";
+      if (rng() % 3 == 0) {
+        asio::steady_timer t(strand, std::chrono::microseconds(pick<int>(rng, 0, 500)));
+        auto r = co_await (s.async_next(tuple_awaitable) || t.async_wait(tuple_awaitable));
+        if (r.index() == 0) {
+          auto [ec, v] = std::get<0>(std::move(r));
+          st = on_value_result(*rs, ec, v, s.dropped(), false);
+        } else {
+          stats.or_timer_won.fetch_add(1, std::memory_order_relaxed);
+        }
+      } else {
+        auto [ec, v] = co_await s.async_next(tuple_awaitable);
+        st = on_value_result(*rs, ec, v, s.dropped(), false);
+      }
+    } else {
+      rs->last_op = "async_next (callback)";
+      const unsigned plan_draw = static_cast<unsigned>(rng() % 100);
+      const pending_plan plan = plan_draw < 30   ? pending_plan::cancel
+                                : plan_draw < 31 ? pending_plan::destroy
+                                : plan_draw < 33 ? pending_plan::destroy_elsewhere
+                                                 : pending_plan::none;
+      const bool probe = rng() % 10 == 0;
+      arm(l, plan, std::chrono::microseconds(pick<int>(rng, 0, 300)), random_cancellation_type(rng));
+      rs->pending = name(plan);
+      auto slot = l->signal.slot();
+      auto r = co_await callback_op<value_result>(rs.get(), l->strand, [&](auto h) {
+        l->stream->async_next(asio::bind_cancellation_slot(slot, std::move(h)));
+        if (probe) {
+          std::error_code ec;
+          auto v = l->stream->try_next(ec);
+          if (ec != asio::error::already_started || v)
+            rs->error("try_next during a pending read: '%s'", ec.message().c_str());
+          ++rs->initiated;
+          rs->initiating = true;
+          l->stream->async_next(asio::bind_executor(l->strand, [rs](std::error_code e, std::optional<item> v2) {
+            if (rs->initiating) rs->error("the second read completed inside its initiating call");
+            if (e != asio::error::already_started || v2)
+              rs->error("a second read completed with '%s'", e.message().c_str());
+            stats.already_started.fetch_add(1, std::memory_order_relaxed);
+            ++rs->completed;
+          }));
+          rs->initiating = false;
+        }
+        if (plan == pending_plan::destroy_elsewhere) destroy_elsewhere(l);
+      });
+      disarm(l);
+      const bool aborted_ok = l->cancel_emitted || l->destroyed_while_pending || l->destroyed_elsewhere;
+      if (l->destroyed_while_pending && r.ec != asio::error::operation_aborted)
+        rs->error("a read pending while its stream was destroyed completed with '%s'", r.ec.message().c_str());
+      if (!l->stream) break;
+      st = on_value_result(*rs, r.ec, r.v, l->stream->dropped(), aborted_ok);
+    }
+  }
+  if (l->destroyed_while_pending || l->destroyed_elsewhere) {
+    rs->end = end_kind::dropped_pending;
+    if (l->destroyed_while_pending) stats.dropped_pending.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (st == step::finished && l->stream) {
+    const bool was_overflowed = rs->end == end_kind::overflowed;
+    std::error_code ec;
+    (void)l->stream->try_next(ec);
+    if (was_overflowed ? ec != bytecast::error::overflowed : ec != asio::error::eof)
+      rs->error("try_next after the end: '%s'", ec.message().c_str());
+    auto [ec2, v] = co_await l->stream->async_next(tuple_awaitable);
+    if (was_overflowed ? ec2 != bytecast::error::overflowed : ec2 != asio::error::eof)
+      rs->error("async_next after the end: '%s'", ec2.message().c_str());
+  }
+  l->stream.reset();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Readers through a stalled_monitor with a tiny timeout
+// ---------------------------------------------------------------------------------------------
+
+template <class Stream>
+asio::awaitable<void> monitor_reader(std::shared_ptr<reader_state> rs, Stream stream) {
+  constexpr bool typed = std::is_same_v<Stream, typed_stream>;
+  using value_type = std::conditional_t<typed, std::optional<item>, std::span<const std::byte>>;
+  auto strand = co_await asio::this_coro::executor;
+  std::mt19937_64 rng(rs->seed);
+  auto monitor =
+      bytecast::stalled_monitor{std::move(stream)}.with_timeout(std::chrono::microseconds(pick<int>(rng, 20, 2000)));
+  if (rng() % 3 == 0) monitor.with_throttle(std::chrono::microseconds(pick<int>(rng, 1, 100)));
+  asio::steady_timer sleeper(strand);
+  const unsigned sleep_odds = pick<unsigned>(rng, 4, 60);
+  auto handle = [&](std::error_code ec, const value_type& v, bool abort_ok) {
+    if (ec == asio::error::timed_out) {
+      stats.monitor_timeouts.fetch_add(1, std::memory_order_relaxed);
+      bool empty = false;
+      if constexpr (typed)
+        empty = !v.has_value();
+      else
+        empty = v.empty();
+      if (!empty) rs->error("timed_out with a value");
+      return step::more;
+    }
+    const std::uint64_t dropped = monitor.inner().dropped();
+    if constexpr (typed)
+      return on_value_result(*rs, ec, v, dropped, abort_ok);
+    else
+      return on_next_result(*rs, ec, v, dropped, abort_ok);
+  };
+  step st = step::more;
+  asio::cancellation_signal signal;
+  while (st == step::more) {
+    publish_backlog(*rs, monitor.inner());
+    if (rng() % sleep_odds == 0) {
+      sleeper.expires_after(std::chrono::microseconds(pick<int>(rng, 0, 3000)));
+      co_await sleeper.async_wait(tuple_awaitable);
+    }
+    const unsigned action = static_cast<unsigned>(rng() % 100);
+    if (action < 50) {
+      rs->last_op = "monitor async_next (awaitable)";
+      auto [ec, v] = co_await monitor.async_next(tuple_awaitable);
+      st = handle(ec, v, false);
+    } else if (action < 75) {
+      rs->last_op = "monitor async_next || timer";
+      asio::steady_timer t(strand, std::chrono::microseconds(pick<int>(rng, 0, 1000)));
+      auto r = co_await (monitor.async_next(tuple_awaitable) || t.async_wait(tuple_awaitable));
+      if (r.index() == 0) {
+        auto [ec, v] = std::get<0>(std::move(r));
+        st = handle(ec, v, false);
+      } else {
+        stats.or_timer_won.fetch_add(1, std::memory_order_relaxed);
+      }
+    } else {
+      rs->last_op = "monitor async_next (callback, slot)";
+      // Cancelled through the slot from a timer on this strand, maybe.
+      const bool cancel = rng() % 2 == 0;
+      auto gen = std::make_shared<bool>(true);  // pending
+      asio::steady_timer t(strand, std::chrono::microseconds(pick<int>(rng, 0, 500)));
+      bool emitted = false;
+      if (cancel)
+        t.async_wait([gen, &signal, &emitted, type = random_cancellation_type(rng)](std::error_code ec) {
+          if (ec || !*gen) return;
+          emitted = true;
+          stats.cancels.fetch_add(1, std::memory_order_relaxed);
+          signal.emit(type);
+        });
+      struct result {
+        std::error_code ec;
+        value_type v;
+      };
+      auto r = co_await callback_op<result>(rs.get(), strand, [&](auto h) {
+        monitor.async_next(asio::bind_cancellation_slot(signal.slot(), std::move(h)));
+      });
+      *gen = false;
+      t.cancel();
+      // The timer's handler must run before `emitted` and `signal` go out of scope.
+      t.expires_after(0s);
+      co_await t.async_wait(tuple_awaitable);
+      st = handle(r.ec, r.v, emitted);
+    }
+  }
+  if (st == step::finished) {
+    const bool was_overflowed = rs->end == end_kind::overflowed;
+    auto [ec, v] = co_await monitor.async_next(tuple_awaitable);
+    if (was_overflowed ? ec != bytecast::error::overflowed : ec != asio::error::eof)
+      rs->error("monitor async_next after the end: '%s'", ec.message().c_str());
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Producers
+// ---------------------------------------------------------------------------------------------
+
+enum class write_result { ok, closed, would_block, aborted };
+
+// Waits for an async write's completion, checking that it completes exactly once and not inline.
+// The producer thread runs no handlers: a completion on it is an inline one.
+struct async_write_wait {
+  std::promise<std::error_code> done;
+  std::atomic<int> calls{0};
+  std::thread::id producer_thread = std::this_thread::get_id();
+  void complete(std::error_code ec) {
+    if (std::this_thread::get_id() == producer_thread) fail("an async write completed inside its initiating call");
+    if (calls.fetch_add(1) != 0) return fail("an async write completed twice");
+    done.set_value(ec);
+  }
+};
+
+write_result classify(std::error_code ec, const char* what) {
+  if (!ec) return write_result::ok;
+  if (ec == asio::error::broken_pipe) return write_result::closed;
+  if (ec == asio::error::would_block) return write_result::would_block;
+  if (ec == asio::error::operation_aborted) return write_result::aborted;
+  fail("%s failed with '%s'", what, ec.message().c_str());
+  return write_result::closed;
+}
+
+void producer(asio::io_context& ctx, writer_slot& ws, std::uint32_t p, std::uint64_t seed,
+              const std::atomic<bool>& stop, steady::time_point destroy_at, bool owner) {
+  std::mt19937_64 rng(seed);
+  producer_state& ps = *ws.producers[p];
+  auto strand = asio::make_strand(ctx);
+  std::vector<std::byte> bytes;
+  std::uint32_t seq = 0;
+  const unsigned burst_max = pick<unsigned>(rng, 1, 64);
+  const int pause_max_us = pick<int>(rng, 0, 400);
+  unsigned burst = 0;
+  std::uint64_t since_check = 0;
+  auto wait_async = [&](auto start, const char* what) -> write_result {
+    auto w = std::make_shared<async_write_wait>();
+    auto fut = w->done.get_future();
+    asio::cancellation_signal signal;
+    const bool cancel = ws.cfg.pol == policy::wait && rng() % 4 == 0;
+    start(asio::bind_cancellation_slot(
+        signal.slot(), asio::bind_executor(strand, [w](std::error_code ec, auto&&...) { w->complete(ec); })));
+    if (cancel) {
+      std::this_thread::sleep_for(std::chrono::microseconds(pick<int>(rng, 0, 300)));
+      // Emitted on the strand that runs the handler, so it never races the completion.
+      std::promise<void> emitted;
+      asio::post(strand, [&signal, &emitted, w] {
+        if (w->calls.load() == 0) signal.emit(asio::cancellation_type::terminal);
+        emitted.set_value();
+      });
+      emitted.get_future().wait();
+    }
+    if (fut.wait_for(120s) != std::future_status::ready) {
+      fail("writer %u producer %u: %s never completed", ws.index, p, what);
+      std::fflush(stderr);
+      std::_Exit(3);
+    }
+    auto r = classify(fut.get(), what);
+    if (r == write_result::aborted) {
+      if (!cancel) fail("%s completed with operation_aborted without a cancellation", what);
+      stats.write_cancelled.fetch_add(1, std::memory_order_relaxed);
+    }
+    return r;
+  };
+
+  for (;;) {
+    if (stop.load(std::memory_order_relaxed) || ws.retire.load(std::memory_order_relaxed)) break;
+    if (owner && ws.cfg.destroy_mid_run && steady::now() >= destroy_at) break;
+    // Backpressure for unbounded writers: the readers publish their backlogs.
+    if (ws.cfg.pol == policy::unbounded && ++since_check % 32 == 0) {
+      for (int k = 0; k < 200; ++k) {
+        std::size_t worst = 0;
+        {
+          std::lock_guard lock(ws.readers_mutex);
+          for (auto& r : ws.readers)
+            if (!r->done.load(std::memory_order_relaxed))
+              worst = std::max(worst, r->backlog.load(std::memory_order_relaxed));
+        }
+        if (worst < 2000) break;
+        std::this_thread::sleep_for(250us);
+      }
+    }
+    write_result r = write_result::ok;
+    const unsigned how = static_cast<unsigned>(rng() % 100);
+    if (!ws.cfg.typed) {
+      auto& w = *ws.bw;
+      if (how < 2) {  // an empty write delivers nothing
+        std::error_code ec;
+        if (w.write(std::span<const std::byte>{}, ec) != 0) fail("an empty write returned non-zero");
+        stats.empty_writes.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      encode(bytes, ws.index, p, seq);
+      const std::span<const std::byte> data(bytes);
+      const bool bounded_wait = ws.cfg.pol == policy::wait;
+      if (how < 20) {
+        std::error_code ec;
+        const std::size_t n = w.write(data, ec);
+        r = classify(ec, "write(span, ec)");
+        if (r == write_result::ok && n != data.size()) fail("write returned %zu for %zu bytes", n, data.size());
+      } else if (how < 30) {
+        try {
+          w.write(data);
+        } catch (const std::system_error& e) {
+          r = classify(e.code(), "write(span)");
+        }
+      } else if (how < 38) {
+        try {
+          w.write(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+        } catch (const std::system_error& e) {
+          r = classify(e.code(), "write(string_view)");
+        }
+      } else if (how < 48) {
+        std::error_code ec;
+        const std::size_t split = rng() % bytes.size();
+        std::array<asio::const_buffer, 2> bufs{asio::buffer(bytes.data(), split),
+                                               asio::buffer(bytes.data() + split, bytes.size() - split)};
+        const std::size_t n = w.write_some(bufs, ec);
+        r = classify(ec, "write_some(two buffers, ec)");
+        if (r == write_result::ok && n != bytes.size()) fail("write_some returned %zu for %zu", n, bytes.size());
+      } else if (how < 54) {
+        try {
+          asio::write(w, asio::buffer(bytes));
+        } catch (const std::system_error& e) {
+          r = classify(e.code(), "asio::write");
+        }
+      } else if (how < 70 || (bounded_wait && how < 85)) {
+        r = wait_async([&](auto h) { w.async_write(asio::buffer(bytes), std::move(h)); }, "async_write");
+      } else if (how < 85) {
+        r = wait_async([&](auto h) { w.async_write_some(asio::buffer(bytes), std::move(h)); }, "async_write_some");
+      } else {
+        r = wait_async([&](auto h) { asio::async_write(w, asio::buffer(bytes), std::move(h)); }, "asio::async_write");
+      }
+    } else {
+      auto& w = *ws.tw;
+      item v = make_item(ws.index, p, seq);
+      if (how < 35) {
+        try {
+          w.write(v);
+        } catch (const std::system_error& e) {
+          r = classify(e.code(), "typed write(const T&)");
+        }
+      } else if (how < 60) {
+        try {
+          w.write(std::move(v));
+        } catch (const std::system_error& e) {
+          r = classify(e.code(), "typed write(T&&)");
+        }
+      } else {
+        r = wait_async([&](auto h) { w.async_write(std::move(v), std::move(h)); }, "typed async_write");
+      }
+    }
+    if (r == write_result::closed) break;
+    if (r == write_result::would_block) {
+      stats.write_would_block.fetch_add(1, std::memory_order_relaxed);
+      std::this_thread::sleep_for(std::chrono::microseconds(pick<int>(rng, 10, 200)));
+      continue;
+    }
+    if (r == write_result::aborted) continue;  // delivered to nobody: the same seq again
+    ps.prefix.push_back(ps.prefix.back() + ws.weight(p, seq));
+    ++seq;
+    ps.next_seq.store(seq, std::memory_order_release);
+    stats.writes.fetch_add(1, std::memory_order_relaxed);
+    if (++burst >= burst_max) {
+      burst = 0;
+      if (pause_max_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(pick<int>(rng, 0, pause_max_us)));
+    }
+  }
+  ws.producers_running.fetch_sub(1);
+  if (owner && ws.cfg.destroy_mid_run) {
+    // Stop the other producers of this writer, then destroy it while its readers run.
+    ws.retire = true;
+    while (ws.producers_running.load() != 0) std::this_thread::sleep_for(100us);
+    std::lock_guard lock(ws.life);
+    if (ws.alive()) {
+      ws.destroy_locked();
+      stats.writers_destroyed_mid.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rounds
+// ---------------------------------------------------------------------------------------------
+
+struct round_context {
+  int round = 0;
+  std::uint64_t seed = 0;
+  asio::io_context ctx;
+  std::vector<std::unique_ptr<writer_slot>> writers;
+  std::vector<std::shared_ptr<reader_state>> readers;
+  std::atomic<int> readers_running{0};
+  int next_reader = 0;
+};
+
+// Streams that live for one read: made, read with a callback, and destroyed at once by this
+// thread while the read is pending (it runs on the io_context threads, racing the destruction).
+// Each read must complete exactly once: with operation_aborted, or normally when it ran first.
+struct churn_counts {
+  std::atomic<std::uint64_t> started{0}, completed{0};
+};
+
+void churner(round_context& rc, std::uint64_t seed, const std::atomic<bool>& stop, churn_counts& cc) {
+  std::mt19937_64 rng(seed);
+  auto handler = [&cc](const char* what) {
+    return [&cc, what](std::error_code ec, auto&&...) {
+      if (ec && ec != asio::error::operation_aborted && ec != bytecast::error::lagged &&
+          ec != bytecast::error::overflowed && ec != asio::error::eof)
+        fail("%s of a stream destroyed at once completed with '%s'", what, ec.message().c_str());
+      cc.completed.fetch_add(1);
+    };
+  };
+  for (std::uint64_t i = 0; !stop.load(std::memory_order_relaxed); ++i) {
+    if (i % 16 == 0) std::this_thread::sleep_for(100us);
+    auto& w = *rc.writers[rng() % rc.writers.size()];
+    std::unique_lock lock(w.life);
+    if (!w.alive()) continue;
+    const bool replay = rng() % 2 == 0;
+    if (!w.cfg.typed) {
+      auto s = replay ? w.bw->stream(bytecast::replay) : w.bw->stream();
+      lock.unlock();
+      cc.started.fetch_add(1);
+      switch (rng() % 3) {
+        case 0:
+          s.async_next(handler("async_next"));
+          break;
+        case 1:
+          s.async_next_chunk(handler("async_next_chunk"));
+          break;
+        default: {
+          auto buf = std::make_shared<std::array<char, 64>>();
+          s.async_read_some(asio::buffer(*buf), [buf, h = handler("async_read_some")](
+                                                    std::error_code ec, std::size_t n) mutable { h(ec, n); });
+          break;
+        }
+      }
+    } else {
+      auto s = replay ? w.tw->stream(bytecast::replay) : w.tw->stream();
+      lock.unlock();
+      cc.started.fetch_add(1);
+      s.async_next(handler("typed async_next"));
+    }
+    stats.churned.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+// Creates a reader of writer `ws` (with its lock held: the writer exists) and starts it.
+void spawn_reader(round_context& rc, writer_slot& ws, std::mt19937_64& rng, bool late) {
+  auto rs = std::make_shared<reader_state>();
+  rs->round = rc.round;
+  rs->id = rc.next_reader++;
+  rs->slot = &ws;
+  rs->late = late;
+  rs->replay = ws.cfg.replay != 0 && rng() % 2 == 0;
+  rs->monitor = rng() % 4 == 0;
+  rs->seed = mix(rc.seed ^ (static_cast<std::uint64_t>(rc.round) << 32) ^ static_cast<std::uint64_t>(rs->id) << 8);
+  rs->per.resize(ws.producers.size());
+  for (std::size_t p = 0; p < ws.producers.size(); ++p)
+    rs->per[p].lo = ws.producers[p]->next_seq.load(std::memory_order_acquire);
+  auto strand = asio::make_strand(rc.ctx);
+  auto done = [rs, &rc](std::exception_ptr e) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& x) {
+        rs->error("the reader threw: %s", x.what());
+      }
+    }
+    rs->done = true;
+    rc.readers_running.fetch_sub(1);
+  };
+  rc.readers_running.fetch_add(1);
+  if (late) stats.late_joiners.fetch_add(1, std::memory_order_relaxed);
+  if (rs->replay) stats.replay_streams.fetch_add(1, std::memory_order_relaxed);
+  if (rs->monitor) stats.monitors.fetch_add(1, std::memory_order_relaxed);
+  auto finish_join = [&] {
+    for (std::size_t p = 0; p < ws.producers.size(); ++p)
+      rs->per[p].hi = ws.producers[p]->next_seq.load(std::memory_order_acquire) + std::uint64_t{1};
+    {
+      std::lock_guard lock(ws.readers_mutex);
+      ws.readers.push_back(rs);
+    }
+    rc.readers.push_back(rs);
+  };
+  if (!ws.cfg.typed) {
+    auto s = rs->replay ? ws.bw->stream(bytecast::replay) : ws.bw->stream();
+    finish_join();
+    if (rs->monitor)
+      asio::co_spawn(strand, monitor_reader(rs, std::move(s)), done);
+    else
+      asio::co_spawn(strand, byte_reader(rs, std::move(s)), done);
+  } else {
+    auto s = rs->replay ? ws.tw->stream(bytecast::replay) : ws.tw->stream();
+    finish_join();
+    if (rs->monitor)
+      asio::co_spawn(strand, monitor_reader(rs, std::move(s)), done);
+    else
+      asio::co_spawn(strand, typed_reader(rs, std::move(s)), done);
+  }
+}
+
+// After the round: everything a reader saw against what its writer's producers wrote.
+void verify(reader_state& rs) {
+  const writer_slot& ws = *rs.slot;
+  if (rs.initiated != rs.completed)
+    rs.error("%" PRIu64 " callback operations started, %" PRIu64 " completed", rs.initiated, rs.completed);
+  if (rs.end == end_kind::running) rs.error("never finished");
+  if (rs.end == end_kind::failed) return;
+  const bool lossy = ws.cfg.pol == policy::drop_oldest;
+  const bool reached_end = rs.end == end_kind::sentinel;
+  std::uint64_t known_gaps = 0, min_initial = 0, max_initial = 0, replayed = 0;
+  for (std::uint32_t p = 0; p < rs.per.size(); ++p) {
+    const producer_view& v = rs.per[p];
+    const std::uint64_t total = ws.producers[p]->next_seq.load();
+    if (v.last >= static_cast<std::int64_t>(total))
+      rs.error("producer %u: seq %" PRId64 " received but only %" PRIu64 " written", p, v.last, total);
+    if (!lossy && v.first >= 0 && static_cast<std::uint64_t>(v.first) > v.hi)
+      rs.error("producer %u: the first item is seq %" PRId64 ", but seq %" PRIu64 " was written after the join", p,
+               v.first, v.hi);
+    if (reached_end && (!lossy || rs.single_producer())) {
+      if (v.first >= 0 && static_cast<std::uint64_t>(v.last) + 1 != total)
+        rs.error("producer %u: the last item is seq %" PRId64 " of %" PRIu64 " written", p, v.last, total);
+      if (v.first < 0 && total > v.hi)
+        rs.error("producer %u: nothing received, though seqs %" PRIu64 "..%" PRIu64 " were written after the join", p,
+                 v.hi, total - 1);
+    }
+    replayed += v.replayed_weight;
+    if (lossy && reached_end) {
+      const std::uint64_t f = v.first >= 0 ? static_cast<std::uint64_t>(v.first) : total;
+      known_gaps +=
+          v.gap_weight + (v.first >= 0 ? ws.weight_range(p, static_cast<std::uint64_t>(v.last) + 1, total) : 0);
+      if (f >= v.lo) {
+        min_initial += ws.weight_range(p, std::min(v.hi, f), f);
+        max_initial += ws.weight_range(p, v.lo, f);
+      }
+      if (!rs.replay && rs.single_producer()) {
+        if (v.first >= 0 && static_cast<std::uint64_t>(v.first) > v.hi && v.lagged_before_first == 0)
+          rs.error("items dropped before the first one (seq %" PRId64 ") without a lagged read", v.first);
+      }
+    } else if (lossy) {
+      known_gaps += v.gap_weight;
+    }
+  }
+  if (rs.replay && replayed > ws.cfg.replay)
+    rs.error("replayed %" PRIu64 " weight of items written before the join; replay_limit is %zu", replayed,
+             ws.cfg.replay);
+  if (lossy && (reached_end || rs.end == end_kind::dropped)) {
+    if (rs.dropped_at_end < known_gaps)
+      rs.error("dropped() is %" PRIu64 " but the gaps seen add up to %" PRIu64, rs.dropped_at_end, known_gaps);
+    if (reached_end && !rs.replay) {
+      const std::uint64_t initial = rs.dropped_at_end - std::min(rs.dropped_at_end, known_gaps);
+      if (rs.dropped_at_end >= known_gaps && (initial < min_initial || initial > max_initial))
+        rs.error("dropped() is %" PRIu64 ": the gaps add up to %" PRIu64 " plus a start gap of %" PRIu64
+                 " that is not within [%" PRIu64 ", %" PRIu64 "]",
+                 rs.dropped_at_end, known_gaps, initial, min_initial, max_initial);
+    }
+    if (reached_end && (rs.dropped_at_end != 0) != (rs.lagged_total != 0))
+      rs.error("dropped() is %" PRIu64 " with %" PRIu64 " lagged reads", rs.dropped_at_end, rs.lagged_total);
+    if (reached_end && rs.single_producer() && rs.lagged_at_end != 0)
+      rs.error("a lagged read just before the sentinel, but nothing after the last item was dropped");
+  }
+  if (rs.lagged_repeats != 0)
+    rs.error("%" PRIu64 " times a lagged read followed another with no item between (of %" PRIu64
+             " lagged reads): each gap must come after exactly one lagged read",
+             rs.lagged_repeats, rs.lagged_total);
+  if (!lossy && rs.lagged_total != 0)
+    rs.error("%" PRIu64 " lagged reads from a %s writer", rs.lagged_total, name(ws.cfg.pol));
+}
+
+writer_config random_writer(std::mt19937_64& rng) {
+  writer_config c;
+  c.typed = rng() % 2 == 0;
+  c.pol = static_cast<policy>(rng() % 4);
+  if (c.pol != policy::unbounded) {
+    if (c.typed)
+      c.limit = pick<std::size_t>(rng, 1, 64);
+    else
+      c.limit = std::size_t{64} << pick<int>(rng, 0, 7);  // 64 .. 8192 bytes
+  }
+  if (rng() % 2 == 0) c.replay = c.typed ? pick<std::size_t>(rng, 1, 32) : pick<std::size_t>(rng, 64, 16384);
+  c.producers = rng() % 3 == 0 ? 2 : 1;
+  const unsigned fate = static_cast<unsigned>(rng() % 10);
+  c.destroy_mid_run = fate < 2;
+  c.close_mid_run = fate >= 2 && fate < 4;
+  c.keep_to_end = fate >= 4 && fate < 7;
+  return c;
+}
+
+void dump_round(round_context& rc) {
+  std::fprintf(stderr, "stress: round %d state:\n", rc.round);
+  for (auto& w : rc.writers)
+    std::fprintf(stderr, "  writer %u: %s %s limit %zu replay %zu producers %d alive %d running %d\n", w->index,
+                 w->cfg.typed ? "typed" : "bytes", name(w->cfg.pol), w->cfg.limit, w->cfg.replay, w->cfg.producers,
+                 w->alive() ? 1 : 0, w->producers_running.load());
+  for (auto& r : rc.readers)
+    if (!r->done.load())
+      std::fprintf(stderr,
+                   "  reader %d (writer %u%s%s%s): not done (%s); last op %s (%s), %" PRIu64 " items, %" PRIu64
+                   " callback ops started, %" PRIu64 " completed, backlog %zu\n",
+                   r->id, r->slot->index, r->replay ? ", replay" : "", r->monitor ? ", monitor" : "",
+                   r->late ? ", late" : "", name(r->end), r->last_op, r->pending, r->items, r->initiated, r->completed,
+                   r->backlog.load());
+}
+
+bool run_round(int round, std::uint64_t seed, double seconds, bool verbose) {
+  std::mt19937_64 rng(mix(seed ^ (0x5bd1e995ull * static_cast<std::uint64_t>(round + 1))));
+  round_context rc;
+  rc.round = round;
+  rc.seed = seed;
+  const int threads = pick<int>(rng, 2, 4);
+  const int nwriters = pick<int>(rng, 1, 3);
+  const auto duration = std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(seconds));
+  const std::size_t failures_before = failure_count();
+
+  for (int i = 0; i < nwriters; ++i) {
+    auto ws = std::make_unique<writer_slot>();
+    ws->index = static_cast<std::uint32_t>(i);
+    ws->cfg = random_writer(rng);
+    bytecast::writer_options o;
+    o.queue_limit = ws->cfg.limit;
+    o.on_overflow = ws->cfg.pol == policy::drop_oldest  ? bytecast::overflow_policy::drop_oldest
+                    : ws->cfg.pol == policy::disconnect ? bytecast::overflow_policy::disconnect
+                                                        : bytecast::overflow_policy::wait;
+    o.replay_limit = ws->cfg.replay;
+    if (ws->cfg.typed)
+      ws->tw = &ws->tw_storage.emplace(rc.ctx, o);
+    else
+      ws->bw = &ws->bw_storage.emplace(rc.ctx, o);
+    for (int p = 0; p < ws->cfg.producers; ++p) ws->producers.push_back(std::make_unique<producer_state>());
+    rc.writers.push_back(std::move(ws));
+  }
+  if (verbose) {
+    std::printf("round %d: %d io threads, %.2f s;", round, threads, seconds);
+    for (auto& w : rc.writers)
+      std::printf(" [%s %s limit %zu replay %zu x%d%s]", w->cfg.typed ? "typed" : "bytes", name(w->cfg.pol),
+                  w->cfg.limit, w->cfg.replay, w->cfg.producers,
+                  w->cfg.destroy_mid_run ? " destroy"
+                  : w->cfg.close_mid_run ? " close"
+                                         : "");
+    std::printf("\n");
+  }
+
+  // Readers that are there from the start.
+  for (auto& w : rc.writers) {
+    std::lock_guard lock(w->life);
+    for (int k = pick<int>(rng, 1, 4); k > 0; --k) spawn_reader(rc, *w, rng, false);
+  }
+
+  auto guard = asio::make_work_guard(rc.ctx);
+  std::vector<std::thread> io;
+  for (int i = 0; i < threads; ++i) io.emplace_back([&rc] { rc.ctx.run(); });
+
+  const auto start = steady::now();
+  const auto end = start + duration;
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> producers;
+  std::vector<steady::time_point> close_at;
+  for (auto& w : rc.writers) {
+    const auto at =
+        start + std::chrono::duration_cast<steady::duration>(duration * (0.2 + 0.6 * (rng() % 1000) / 1000.0));
+    close_at.push_back(at);
+    w->producers_running = w->cfg.producers;
+    for (int p = 0; p < w->cfg.producers; ++p)
+      producers.emplace_back(producer, std::ref(rc.ctx), std::ref(*w), static_cast<std::uint32_t>(p), mix(rng()),
+                             std::cref(stop), at, p == 0);
+  }
+
+  churn_counts churned;
+  std::thread churn_thread(churner, std::ref(rc), mix(rng()), std::cref(stop), std::ref(churned));
+
+  // The controller: late joiners, mid-run closes.
+  std::vector<bool> closed(rc.writers.size(), false);
+  while (steady::now() < end) {
+    std::this_thread::sleep_for(std::chrono::microseconds(pick<int>(rng, 500, 20000)));
+    for (std::size_t i = 0; i < rc.writers.size(); ++i) {
+      auto& w = *rc.writers[i];
+      if (w.cfg.close_mid_run && !closed[i] && steady::now() >= close_at[i]) {
+        std::lock_guard lock(w.life);
+        w.close_locked();
+        closed[i] = true;
+        stats.writers_closed_mid.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    if (rng() % 3 == 0 && rc.readers.size() < 40) {
+      auto& w = *rc.writers[rng() % rc.writers.size()];
+      std::lock_guard lock(w.life);
+      if (w.alive()) spawn_reader(rc, w, rng, true);
+    }
+  }
+
+  // Stop the producers, then end every writer: destroyed, or closed and kept for the checks.
+  stop = true;
+  for (auto& t : producers) t.join();
+  churn_thread.join();
+  for (auto& w : rc.writers) {
+    std::lock_guard lock(w->life);
+    if (!w->alive()) continue;
+    if (w->cfg.keep_to_end)
+      w->close_locked();
+    else
+      w->destroy_locked();
+  }
+
+  // Every reader must finish: the writers are closed.
+  const auto deadline = steady::now() + 60s;
+  while (rc.readers_running.load() != 0) {
+    if (steady::now() > deadline) {
+      fail("round %d: %d readers did not finish within 60 s of the writers' close", round, rc.readers_running.load());
+      dump_round(rc);
+      std::fflush(stderr);
+      std::_Exit(3);
+    }
+    std::this_thread::sleep_for(1ms);
+  }
+
+  // The writers kept to the end: no stream counted any more; every byte accounted for.
+  for (auto& w : rc.writers) {
+    std::lock_guard lock(w->life);
+    if (!w->alive()) continue;
+    std::uint64_t expected = 0;
+    for (auto& p : w->producers) expected += w->cfg.typed ? p->next_seq.load() : p->prefix.back();
+    const std::uint64_t written = w->cfg.typed ? w->tw->items_written() : w->bw->bytes_written();
+    if (written != expected)
+      fail("round %d writer %u: %s is %" PRIu64 ", the producers wrote %" PRIu64, round, w->index,
+           w->cfg.typed ? "items_written()" : "bytes_written()", written, expected);
+    const std::size_t count = w->cfg.typed ? w->tw->stream_count() : w->bw->stream_count();
+    if (count != 0)
+      fail("round %d writer %u: stream_count() is %zu after every stream was destroyed", round, w->index, count);
+    if (w->cfg.typed ? w->tw->is_open() : w->bw->is_open())
+      fail("round %d writer %u: open after close()", round, w->index);
+    w->destroy_locked();
+  }
+
+  guard.reset();
+  {
+    // Everything is done: run() must return. A parked operation (or a leaked work count)
+    // would keep it running.
+    std::atomic<bool> joined{false};
+    std::thread watchdog([&] {
+      const auto until = steady::now() + 60s;
+      while (!joined.load() && steady::now() < until) std::this_thread::sleep_for(10ms);
+      if (!joined.load()) {
+        fail(
+            "round %d: io_context::run() did not return after every reader and writer finished "
+            "(%" PRIu64 " of %" PRIu64 " reads of streams destroyed at once completed)",
+            round, churned.completed.load(), churned.started.load());
+        std::fflush(stderr);
+        std::_Exit(3);
+      }
+    });
+    for (auto& t : io) t.join();
+    joined = true;
+    watchdog.join();
+  }
+
+  if (churned.started.load() != churned.completed.load())
+    fail("round %d: %" PRIu64 " of %" PRIu64 " reads of streams destroyed with the read pending never completed", round,
+         churned.started.load() - churned.completed.load(), churned.started.load());
+  for (auto& r : rc.readers) verify(*r);
+  stats.rounds.fetch_add(1, std::memory_order_relaxed);
+  const bool ok = failure_count() == failures_before;
+  if (!ok) {
+    std::fprintf(stderr, "stress: round %d failed; its set-up:", round);
+    for (auto& w : rc.writers)
+      std::fprintf(stderr, " [writer %u: %s %s limit %zu replay %zu producers %d%s]", w->index,
+                   w->cfg.typed ? "typed" : "bytes", name(w->cfg.pol), w->cfg.limit, w->cfg.replay, w->cfg.producers,
+                   w->cfg.destroy_mid_run ? " destroyed mid-run"
+                   : w->cfg.close_mid_run ? " closed mid-run"
+                                          : "");
+    std::fprintf(stderr, "\n");
+  }
+  return ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::uint64_t seed = 0;
+  bool have_seed = false, verbose = false;
+  double seconds = 10;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--seed" && i + 1 < argc) {
+      seed = std::strtoull(argv[++i], nullptr, 0);
+      have_seed = true;
+    } else if (a == "--seconds" && i + 1 < argc) {
+      seconds = std::strtod(argv[++i], nullptr);
+    } else if (a == "--verbose") {
+      verbose = true;
+    } else {
+      std::fprintf(stderr, "usage: %s [--seed N] [--seconds S] [--verbose]\n", argv[0]);
+      return 2;
+    }
+  }
+  if (!have_seed) seed = std::random_device{}() ^ (static_cast<std::uint64_t>(std::random_device{}()) << 32);
+  std::printf("stress: seed %" PRIu64 " (rerun with --seed %" PRIu64 " --seconds %g)\n", seed, seed, seconds);
+  std::fflush(stdout);
+
+  std::mt19937_64 rng(seed);
+  const auto start = steady::now();
+  const auto total = std::chrono::duration<double>(seconds);
+  int round = 0;
+  int failed_rounds = 0;
+  while (steady::now() - start < total) {
+    const double left = (total - (steady::now() - start)).count();
+    const double len = std::min(left, 0.2 + static_cast<double>(rng() % 1300) / 1000.0);
+    if (!run_round(round, seed, std::max(len, 0.05), verbose)) ++failed_rounds;
+    ++round;
+    if (failure_count() >= 200) break;
+  }
+  const double took = std::chrono::duration<double>(steady::now() - start).count();
+  std::printf("stress: %" PRIu64 " rounds in %.1f s: %" PRIu64 " writes (%" PRIu64 " would_block, %" PRIu64
+              " cancelled, %" PRIu64 " empty), %" PRIu64 " items / %" PRIu64 " bytes read; %" PRIu64 " lagged (%" PRIu64
+              " right after another), %" PRIu64 " overflowed, %" PRIu64 " sentinels; %" PRIu64 " slot cancels, %" PRIu64
+              " || timer wins, %" PRIu64 " monitor timeouts, %" PRIu64 " already_started probes; %" PRIu64
+              " callback ops; streams: %" PRIu64 " dropped, %" PRIu64 " dropped with a read pending (%" PRIu64
+              " of them from another thread), %" PRIu64 " late, %" PRIu64 " replay, %" PRIu64 " monitored, %" PRIu64
+              " made, read and destroyed at once; writers: %" PRIu64 " closed and %" PRIu64 " destroyed mid-run\n",
+              stats.rounds.load(), took, stats.writes.load(), stats.write_would_block.load(),
+              stats.write_cancelled.load(), stats.empty_writes.load(), stats.items_read.load(), stats.bytes_read.load(),
+              stats.lagged.load(), stats.multi_lagged.load(), stats.overflowed.load(), stats.sentinels.load(),
+              stats.cancels.load(), stats.or_timer_won.load(), stats.monitor_timeouts.load(),
+              stats.already_started.load(), stats.callback_ops.load(), stats.dropped_streams.load(),
+              stats.dropped_pending.load() + stats.dropped_elsewhere.load(), stats.dropped_elsewhere.load(),
+              stats.late_joiners.load(), stats.replay_streams.load(), stats.monitors.load(), stats.churned.load(),
+              stats.writers_closed_mid.load(), stats.writers_destroyed_mid.load());
+  const std::size_t n = failure_count();
+  if (n != 0) {
+    std::printf("stress: FAILED: %zu failures in %d of %d rounds (seed %" PRIu64 ")\n", n, failed_rounds, round, seed);
+    return 1;
+  }
+  std::printf("stress: passed (seed %" PRIu64 ")\n", seed);
+  return 0;
+}
