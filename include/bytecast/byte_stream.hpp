@@ -44,40 +44,40 @@ class basic_byte_stream : public detail::stream_handle<chunk, Executor> {
   // The destructor detaches from the writer, releasing the backlog; a pending
   // read completes with `operation_aborted`.
 
-  /// The next chunk. Completion: `void(std::error_code, std::span<const std::byte>)`:
+  /// The next chunk. Completion: `void(error_code, std::span<const std::byte>)`:
   /// a chunk (valid until the next read starts or the stream is destroyed); after
   /// close, once an empty span with no error; then `asio::error::eof`.
   template <class CompletionToken = asio::default_completion_token_t<executor_type>>
   auto async_next(CompletionToken&& token = asio::default_completion_token_t<executor_type>()) {
-    return asio::async_initiate<CompletionToken, void(std::error_code, std::span<const std::byte>)>(
+    return asio::async_initiate<CompletionToken, void(error_code, std::span<const std::byte>)>(
         initiate_read<detail::next_span_taker>{this}, token, detail::next_span_taker{});
   }
 
   /// As `async_next`, completing with an owning `chunk`:
-  /// `void(std::error_code, bytecast::chunk)` (empty chunk for the sentinel).
+  /// `void(error_code, bytecast::chunk)` (empty chunk for the sentinel).
   template <class CompletionToken = asio::default_completion_token_t<executor_type>>
   auto async_next_chunk(CompletionToken&& token = asio::default_completion_token_t<executor_type>()) {
     using taker = detail::next_item_taker<chunk, chunk>;
-    return asio::async_initiate<CompletionToken, void(std::error_code, chunk)>(initiate_read<taker>{this}, token,
+    return asio::async_initiate<CompletionToken, void(error_code, chunk)>(initiate_read<taker>{this}, token,
                                                                                taker{});
   }
 
   /// AsyncReadStream: copies 1..buffer_size(buffers) bytes from the front of the
   /// backlog, waiting while nothing is queued. Completion:
-  /// `void(std::error_code, std::size_t)`; `asio::error::eof` once closed and drained.
+  /// `void(error_code, std::size_t)`; `asio::error::eof` once closed and drained.
   template <class MutableBufferSequence,
             class CompletionToken = asio::default_completion_token_t<executor_type>>
   auto async_read_some(const MutableBufferSequence& buffers,
                        CompletionToken&& token = asio::default_completion_token_t<executor_type>()) {
     using taker = detail::read_some_taker<MutableBufferSequence>;
-    return asio::async_initiate<CompletionToken, void(std::error_code, std::size_t)>(initiate_read<taker>{this},
+    return asio::async_initiate<CompletionToken, void(error_code, std::size_t)>(initiate_read<taker>{this},
                                                                                      token, taker{buffers});
   }
 
   /// The next chunk if one is queued, without a trip through the executor. Same
   /// protocol and read position as `async_next`; `asio::error::would_block` when
   /// nothing is queued, `already_started` while a read is pending.
-  [[nodiscard]] std::span<const std::byte> try_next(std::error_code& ec) {
+  [[nodiscard]] std::span<const std::byte> try_next(error_code& ec) {
     return detail::try_read(this->queue_, detail::next_span_taker{}, ec);
   }
 

@@ -56,17 +56,17 @@ class basic_byte_writer : public detail::writer_handle<chunk, Executor> {
   [[nodiscard]] basic_byte_stream<Executor> stream(replay_t) { return make_stream(true); }
 
   /// Broadcasts `data` as one chunk; returns `data.size()`. The caller's buffer
-  /// may be reused at once. Throws `std::system_error`: `broken_pipe` after
+  /// may be reused at once. Throws `system_error`: `broken_pipe` after
   /// close, `would_block` when a bounded `wait` writer has a full stream.
   std::size_t write(std::span<const std::byte> data) {
-    std::error_code ec;
+    error_code ec;
     std::size_t n = write(data, ec);
-    if (ec) throw std::system_error(ec, "bytecast::byte_writer::write");
+    if (ec) throw system_error(ec, "bytecast::byte_writer::write");
     return n;
   }
 
   /// As `write(data)`, reporting errors through `ec` (and returning 0).
-  std::size_t write(std::span<const std::byte> data, std::error_code& ec) {
+  std::size_t write(std::span<const std::byte> data, error_code& ec) {
     return publish(data.size(), [&] { return chunk::copy_of(data); }, ec);
   }
 
@@ -76,19 +76,19 @@ class basic_byte_writer : public detail::writer_handle<chunk, Executor> {
   /// SyncWriteStream: the whole buffer sequence becomes ONE chunk.
   template <class ConstBufferSequence>
   std::size_t write_some(const ConstBufferSequence& buffers) {
-    std::error_code ec;
+    error_code ec;
     std::size_t n = write_some(buffers, ec);
-    if (ec) throw std::system_error(ec, "bytecast::byte_writer::write_some");
+    if (ec) throw system_error(ec, "bytecast::byte_writer::write_some");
     return n;
   }
 
   template <class ConstBufferSequence>
-  std::size_t write_some(const ConstBufferSequence& buffers, std::error_code& ec) {
+  std::size_t write_some(const ConstBufferSequence& buffers, error_code& ec) {
     return publish(asio::buffer_size(buffers), [&] { return gather(buffers); }, ec);
   }
 
   /// AsyncWriteStream: the whole buffer sequence becomes ONE chunk. Completion:
-  /// `void(std::error_code, std::size_t)`, never inline. Unbounded writers
+  /// `void(error_code, std::size_t)`, never inline. Unbounded writers
   /// complete at once with the whole size; a bounded `wait` writer completes once
   /// every live stream had room (cancellable: `operation_aborted`, delivered to
   /// nobody). `broken_pipe` once closed.
@@ -96,7 +96,7 @@ class basic_byte_writer : public detail::writer_handle<chunk, Executor> {
             class CompletionToken = asio::default_completion_token_t<executor_type>>
   auto async_write_some(const ConstBufferSequence& buffers,
                         CompletionToken&& token = asio::default_completion_token_t<executor_type>()) {
-    return asio::async_initiate<CompletionToken, void(std::error_code, std::size_t)>(initiate_write{this}, token,
+    return asio::async_initiate<CompletionToken, void(error_code, std::size_t)>(initiate_write{this}, token,
                                                                                      buffers);
   }
 
@@ -106,7 +106,7 @@ class basic_byte_writer : public detail::writer_handle<chunk, Executor> {
             class CompletionToken = asio::default_completion_token_t<executor_type>>
   auto async_write(const ConstBufferSequence& buffers,
                    CompletionToken&& token = asio::default_completion_token_t<executor_type>()) {
-    return asio::async_initiate<CompletionToken, void(std::error_code, std::size_t)>(initiate_write{this}, token,
+    return asio::async_initiate<CompletionToken, void(error_code, std::size_t)>(initiate_write{this}, token,
                                                                                      buffers);
   }
 
@@ -128,7 +128,7 @@ class basic_byte_writer : public detail::writer_handle<chunk, Executor> {
 
   // The one path of every synchronous write: `make` copies the bytes once.
   template <class MakeChunk>
-  std::size_t publish(std::size_t size, MakeChunk&& make, std::error_code& ec) {
+  std::size_t publish(std::size_t size, MakeChunk&& make, error_code& ec) {
     ec = {};
     if (!this->core_) {
       ec = asio::error::bad_descriptor;
@@ -151,7 +151,7 @@ class basic_byte_writer : public detail::writer_handle<chunk, Executor> {
     void operator()(Handler&& handler, const ConstBufferSequence& buffers) const {
       const std::size_t size = asio::buffer_size(buffers);
       if (size == 0 || !self->core_) {
-        std::error_code ec;
+        error_code ec;
         if (!self->core_)
           ec = asio::error::bad_descriptor;
         else if (!self->core_->is_open())

@@ -2,6 +2,8 @@
 #ifndef BYTECAST_ERROR_HPP
 #define BYTECAST_ERROR_HPP
 
+#include <bytecast/detail/config.hpp>
+
 #include <string>
 #include <system_error>
 
@@ -18,7 +20,7 @@ enum errors {
 };
 
 namespace detail {
-class category final : public std::error_category {
+class category final : public error_category {
  public:
   [[nodiscard]] const char* name() const noexcept override { return "bytecast"; }
   [[nodiscard]] std::string message(int value) const override {
@@ -35,19 +37,24 @@ class category final : public std::error_category {
 } // namespace detail
 
 /// The category of `bytecast::error::errors`, named "bytecast".
-[[nodiscard]] inline const std::error_category& get_category() noexcept {
+[[nodiscard]] inline const error_category& get_category() noexcept {
   static const detail::category instance;
   return instance;
 }
 
-[[nodiscard]] inline std::error_code make_error_code(errors e) noexcept {
+[[nodiscard]] inline error_code make_error_code(errors e) noexcept {
   return {static_cast<int>(e), get_category()};
 }
 
 } // namespace error
 } // namespace bytecast
 
+#if defined(BYTECAST_USE_BOOST_ASIO)
+template <>
+struct boost::system::is_error_code_enum<bytecast::error::errors> : std::true_type {};
+#else
 template <>
 struct std::is_error_code_enum<bytecast::error::errors> : std::true_type {};
+#endif
 
 #endif // BYTECAST_ERROR_HPP

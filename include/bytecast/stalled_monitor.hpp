@@ -5,12 +5,6 @@
 #include <bytecast/detail/completion.hpp>
 #include <bytecast/detail/config.hpp>
 
-#include <asio/bind_cancellation_slot.hpp>
-#include <asio/bind_executor.hpp>
-#include <asio/cancellation_signal.hpp>
-#include <asio/dispatch.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/strand.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -36,11 +30,11 @@ template <class Signature>
 struct completion_value;
 
 template <class R, class Value>
-struct completion_value<R(std::error_code, Value)> {
+struct completion_value<R(error_code, Value)> {
   using type = std::decay_t<Value>;
 };
 
-// V of a stream whose `async_next` completes with `void(std::error_code, V)`.
+// V of a stream whose `async_next` completes with `void(error_code, V)`.
 template <class Stream>
 using next_value_t = typename completion_value<
     typename decltype(std::declval<Stream&>().async_next(std::declval<signature_probe>()))::type>::type;
@@ -48,7 +42,7 @@ using next_value_t = typename completion_value<
 } // namespace detail
 } // namespace bytecast
 
-namespace asio {
+BYTECAST_ASIO_NAMESPACE_BEGIN
 template <class Signature>
 class async_result<bytecast::detail::signature_probe, Signature> {
  public:
@@ -58,12 +52,12 @@ class async_result<bytecast::detail::signature_probe, Signature> {
     return {};
   }
 };
-} // namespace asio
+BYTECAST_ASIO_NAMESPACE_END
 
 namespace bytecast {
 
 /// Wraps any stream `S` with `executor_type`, `get_executor()` and
-/// `async_next(token)` completing with `void(std::error_code, V)` (byte, typed,
+/// `async_next(token)` completing with `void(error_code, V)` (byte, typed,
 /// or your own), adding a read timeout and a delivery throttle.
 ///
 /// Timeout: when the inner stream produces nothing within `d` of the moment the
@@ -108,10 +102,10 @@ class stalled_monitor {
   [[nodiscard]] Stream& inner() noexcept { return stream_; }
 
   /// The next item of the inner stream, or `asio::error::timed_out`.
-  /// Completion: `void(std::error_code, V)`, as the inner stream's.
+  /// Completion: `void(error_code, V)`, as the inner stream's.
   template <class CompletionToken = asio::default_completion_token_t<executor_type>>
   auto async_next(CompletionToken&& token = asio::default_completion_token_t<executor_type>()) {
-    return asio::async_initiate<CompletionToken, void(std::error_code, value_type)>(initiate_next{this}, token);
+    return asio::async_initiate<CompletionToken, void(error_code, value_type)>(initiate_next{this}, token);
   }
 
  private:
@@ -186,7 +180,7 @@ class stalled_monitor {
       auto& m = *self_;
       m.timer_.expires_at(*m.last_delivery_ + m.throttle_);
       timer_pending_ = true;
-      m.timer_.async_wait([op = this->shared_from_this()](std::error_code) {
+      m.timer_.async_wait([op = this->shared_from_this()](error_code) {
         op->timer_pending_ = false;
         op->begin();
       });
@@ -196,7 +190,7 @@ class stalled_monitor {
       auto& m = *self_;
       inner_pending_ = true;
       m.stream_.async_next(asio::bind_cancellation_slot(
-          inner_cancel_.slot(), asio::bind_executor(m.strand_, [op = this->shared_from_this()](std::error_code ec,
+          inner_cancel_.slot(), asio::bind_executor(m.strand_, [op = this->shared_from_this()](error_code ec,
                                                                                                value_type v) {
             op->inner_pending_ = false;
             op->inner_ec_ = ec;
@@ -207,7 +201,7 @@ class stalled_monitor {
       if (m.timeout_ > clock::duration::zero()) {
         m.timer_.expires_after(m.timeout_);
         timer_pending_ = true;
-        m.timer_.async_wait([op = this->shared_from_this()](std::error_code ec) {
+        m.timer_.async_wait([op = this->shared_from_this()](error_code ec) {
           op->timer_pending_ = false;
           if (!ec && op->inner_pending_) {
             // Stalled: withdraw the inner read. It completes with operation_aborted
@@ -235,9 +229,9 @@ class stalled_monitor {
       deliver(inner_ec_, std::move(*inner_value_));
     }
 
-    void deliver(std::error_code ec, value_type value) { finish(ec, std::move(value)); }
+    void deliver(error_code ec, value_type value) { finish(ec, std::move(value)); }
 
-    void finish(std::error_code ec, value_type value) {
+    void finish(error_code ec, value_type value) {
       finished_ = true;
       result_ec_ = ec;
       result_value_.emplace(std::move(value));
@@ -249,7 +243,7 @@ class stalled_monitor {
     void complete() {
       if (slot_.is_connected()) slot_.clear();
       auto& m = *self_;
-      std::error_code ec = result_ec_;
+      error_code ec = result_ec_;
       if (cancel_requested_.load(std::memory_order_acquire) && ec != asio::error::operation_aborted) {
         if (ec != asio::error::timed_out) m.stash_.emplace(ec, std::move(*result_value_));
         result_value_.emplace();
@@ -269,7 +263,7 @@ class stalled_monitor {
         work_;
     asio::cancellation_slot slot_;
     asio::cancellation_signal inner_cancel_;
-    std::error_code inner_ec_;
+    error_code inner_ec_;
     std::optional<value_type> inner_value_; // optional: V need not be assignable
     bool inner_pending_ = false;
     bool timer_pending_ = false;
@@ -277,7 +271,7 @@ class stalled_monitor {
     bool cancelled_ = false;
     bool finished_ = false;
     std::atomic<bool> cancel_requested_{false};
-    std::error_code result_ec_;
+    error_code result_ec_;
     std::optional<value_type> result_value_;
   };
 
@@ -300,7 +294,7 @@ class stalled_monitor {
   clock::duration throttle_ = clock::duration::zero();
   // Touched by one read at a time (on the strand, or where its handler completes):
   std::optional<clock::time_point> last_delivery_;
-  std::optional<std::pair<std::error_code, value_type>> stash_; // received by a cancelled read
+  std::optional<std::pair<error_code, value_type>> stash_; // received by a cancelled read
 };
 
 } // namespace bytecast

@@ -41,17 +41,17 @@ class basic_typed_stream : public detail::stream_handle<T, Executor> {
   // The destructor detaches from the writer, releasing the backlog; a pending
   // read completes with `operation_aborted`.
 
-  /// The next value. Completion: `void(std::error_code, std::optional<T>)`: a
+  /// The next value. Completion: `void(error_code, std::optional<T>)`: a
   /// value; after close, once `std::nullopt` with no error; then `asio::error::eof`.
   /// Cancelled: `operation_aborted`, and the value stays for the next read.
   template <class CompletionToken = asio::default_completion_token_t<executor_type>>
   auto async_next(CompletionToken&& token = asio::default_completion_token_t<executor_type>()) {
-    return asio::async_initiate<CompletionToken, void(std::error_code, std::optional<T>)>(
+    return asio::async_initiate<CompletionToken, void(error_code, std::optional<T>)>(
         typename base::template initiate_read<taker>{this}, token, taker{});
   }
 
   /// The next value if one is queued; `asio::error::would_block` when none is.
-  [[nodiscard]] std::optional<T> try_next(std::error_code& ec) { return detail::try_read(this->queue_, taker{}, ec); }
+  [[nodiscard]] std::optional<T> try_next(error_code& ec) { return detail::try_read(this->queue_, taker{}, ec); }
 
   /// This reader's backlog in values (a thread-safe snapshot).
   [[nodiscard]] std::size_t queued_items() const { return this->queue_ ? this->queue_->queued_items() : 0; }
@@ -94,18 +94,18 @@ class basic_typed_writer : public detail::writer_handle<T, Executor> {
   [[nodiscard]] basic_typed_stream<T, Executor> stream(replay_t) { return make_stream(true); }
 
   /// Broadcasts a copy of `value` to every live stream, or to none (when a copy
-  /// throws, the exception propagates). Throws `std::system_error`:
+  /// throws, the exception propagates). Throws `system_error`:
   /// `broken_pipe` after close, `would_block` when a bounded `wait` writer is full.
   void write(const T& value) { publish(T(value)); }
   void write(T&& value) { publish(std::move(value)); }
 
   /// Writes a copy of `value` to every live stream. Completion:
-  /// `void(std::error_code)`, never inline. A bounded `wait` writer completes once
+  /// `void(error_code)`, never inline. A bounded `wait` writer completes once
   /// every live stream had room (cancellable: `operation_aborted`, delivered to
   /// nobody); others complete at once. `broken_pipe` once closed.
   template <class CompletionToken = asio::default_completion_token_t<executor_type>>
   auto async_write(T value, CompletionToken&& token = asio::default_completion_token_t<executor_type>()) {
-    return asio::async_initiate<CompletionToken, void(std::error_code)>(initiate_write{this}, token,
+    return asio::async_initiate<CompletionToken, void(error_code)>(initiate_write{this}, token,
                                                                         std::move(value));
   }
 
@@ -118,9 +118,9 @@ class basic_typed_writer : public detail::writer_handle<T, Executor> {
   }
 
   void publish(T&& value) {
-    std::error_code ec =
-        this->core_ ? this->core_->publish(std::move(value)) : std::error_code(asio::error::bad_descriptor);
-    if (ec) throw std::system_error(ec, "bytecast::typed_writer::write");
+    error_code ec =
+        this->core_ ? this->core_->publish(std::move(value)) : error_code(asio::error::bad_descriptor);
+    if (ec) throw system_error(ec, "bytecast::typed_writer::write");
   }
 
   struct initiate_write {

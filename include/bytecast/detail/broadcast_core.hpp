@@ -42,7 +42,7 @@ class write_op_base : public pending_operation {
 
   Item item;
   std::size_t weight;
-  std::error_code result;
+  error_code result;
 
  protected:
   using func_type = void (*)(write_op_base*, action);
@@ -88,7 +88,7 @@ class broadcast_core final : public registry_node,
   }
 
   // Synchronous write: delivers `item` to every live queue now, or fails.
-  std::error_code publish(Item&& item) {
+  error_code publish(Item&& item) {
     const std::size_t weight = traits::weight(item);
     released_queues released; // destroyed after the lock is released
     std::lock_guard lock(mutex_);
@@ -113,7 +113,7 @@ class broadcast_core final : public registry_node,
       try {
         deliver_locked(std::move(op->item), op->weight, released);
       } catch (const std::bad_alloc&) {
-        op->result = std::make_error_code(std::errc::not_enough_memory); // delivered to nobody
+        op->result = error_code(asio::error::no_memory); // delivered to nobody
       }
     }
     op->post();
@@ -296,8 +296,8 @@ struct write_cancellation {
   }
 };
 
-// Completion of a write: `void(std::error_code, std::size_t)` for bytes
-// (`Sized`), `void(std::error_code)` for typed values.
+// Completion of a write: `void(error_code, std::size_t)` for bytes
+// (`Sized`), `void(error_code)` for typed values.
 template <class Item, class Handler, class IoExecutor, bool Sized>
 class write_op final : public write_op_base<Item> {
   using base = write_op_base<Item>;
@@ -342,7 +342,7 @@ class write_op final : public write_op_base<Item> {
     allocator_type alloc(asio::get_associated_allocator(self->handler_, asio::recycling_allocator<void>()));
     Handler handler(std::move(self->handler_));
     work_executor work(std::move(self->work_));
-    std::error_code ec = self->result;
+    error_code ec = self->result;
     std::size_t n = ec ? 0 : self->weight;
     self->~write_op();
     std::allocator_traits<allocator_type>::deallocate(alloc, self, 1);
@@ -365,10 +365,10 @@ void start_write(const std::shared_ptr<broadcast_core<Item>>& core, const IoExec
   using handler_type = std::decay_t<Handler>;
   if (!core) {
     if constexpr (Sized)
-      post_completion(io_ex, std::forward<Handler>(handler), std::error_code(asio::error::bad_descriptor),
+      post_completion(io_ex, std::forward<Handler>(handler), error_code(asio::error::bad_descriptor),
                       std::size_t{0});
     else
-      post_completion(io_ex, std::forward<Handler>(handler), std::error_code(asio::error::bad_descriptor));
+      post_completion(io_ex, std::forward<Handler>(handler), error_code(asio::error::bad_descriptor));
     return;
   }
   handler_type h(std::forward<Handler>(handler));

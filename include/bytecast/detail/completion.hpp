@@ -39,7 +39,7 @@ void defer_completion(const Executor& ex, Handler&& handler, Args&&... args) {
 
 } // namespace bytecast::detail
 
-namespace asio {
+BYTECAST_ASIO_NAMESPACE_BEGIN
 
 template <template <class, class> class Associator, class Handler, class... Args, class DefaultCandidate>
 struct associator<Associator, bytecast::detail::completion_binder<Handler, Args...>, DefaultCandidate>
@@ -51,6 +51,6 @@ struct associator<Associator, bytecast::detail::completion_binder<Handler, Args.
   }
 };
 
-} // namespace asio
+BYTECAST_ASIO_NAMESPACE_END
 
 #endif // BYTECAST_DETAIL_COMPLETION_HPP

@@ -2,6 +2,59 @@
 #ifndef BYTECAST_DETAIL_CONFIG_HPP
 #define BYTECAST_DETAIL_CONFIG_HPP
 
+// The backend: standalone Asio (the default) or, with BYTECAST_USE_BOOST_ASIO defined (the CMake
+// option of the same name sets it), Boost.Asio with boost::system::error_code. Inside namespace
+// bytecast, `asio` names the backend's namespace and `error_code` / `system_error` its error types,
+// so the headers below are written once for both.
+#if defined(BYTECAST_USE_BOOST_ASIO)
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_allocator.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/associator.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/cancellation_type.hpp>
+#include <boost/asio/defer.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/execution.hpp>
+#include <boost/asio/execution_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
+#include <boost/asio/query.hpp>
+#include <boost/asio/recycling_allocator.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/version.hpp>
+#include <boost/system/error_code.hpp>
+#include <boost/system/system_error.hpp>
+
+#if BOOST_ASIO_VERSION < 102200
+#  error "bytecast needs Boost.Asio 1.22 or newer (Boost 1.79+; Debian: apt-get install libboost1.81-dev)"
+#endif
+
+#define BYTECAST_ASIO_VERSION BOOST_ASIO_VERSION
+#define BYTECAST_ASIO_NAMESPACE_BEGIN namespace boost::asio {
+#define BYTECAST_ASIO_NAMESPACE_END }
+
+namespace bytecast {
+namespace asio = ::boost::asio;
+using error_code = ::boost::system::error_code;
+using error_category = ::boost::system::error_category;
+using system_error = ::boost::system::system_error;
+} // namespace bytecast
+
+#else // standalone Asio
+
+// Asio 1.22 only recognises coroutine support on clang through the Coroutines TS
+// (`__cpp_coroutines`), which clang 14 no longer defines in C++20 mode. Tell Asio
+// what the compiler really has, so that `asio::awaitable` works with nothing but
+// `-std=c++20`. This must happen before Asio's config header is seen.
 // Asio 1.22 only recognises coroutine support on clang through the Coroutines TS
 // (`__cpp_coroutines`), which clang 14 no longer defines in C++20 mode. Tell Asio
 // what the compiler really has, so that `asio::awaitable` works with nothing but
@@ -25,9 +78,13 @@ Include <bytecast/bytecast.hpp> before any Asio header, or define ASIO_HAS_CO_AW
 #include <asio/associated_executor.hpp>
 #include <asio/associator.hpp>
 #include <asio/async_result.hpp>
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/bind_executor.hpp>
 #include <asio/buffer.hpp>
+#include <asio/cancellation_signal.hpp>
 #include <asio/cancellation_type.hpp>
 #include <asio/defer.hpp>
+#include <asio/dispatch.hpp>
 #include <asio/error.hpp>
 #include <asio/execution.hpp>
 #include <asio/execution_context.hpp>
@@ -35,10 +92,27 @@ Include <bytecast/bytecast.hpp> before any Asio header, or define ASIO_HAS_CO_AW
 #include <asio/prefer.hpp>
 #include <asio/query.hpp>
 #include <asio/recycling_allocator.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
 #include <asio/version.hpp>
+
+#include <system_error>
 
 #if ASIO_VERSION < 102200
 #  error "bytecast needs Asio 1.22 or newer (Debian: apt-get install libasio-dev)"
 #endif
+
+#define BYTECAST_ASIO_VERSION ASIO_VERSION
+#define BYTECAST_ASIO_NAMESPACE_BEGIN namespace asio {
+#define BYTECAST_ASIO_NAMESPACE_END }
+
+namespace bytecast {
+namespace asio = ::asio;
+using error_code = std::error_code;
+using error_category = std::error_category;
+using system_error = std::system_error;
+} // namespace bytecast
+
+#endif // BYTECAST_USE_BOOST_ASIO
 
 #endif // BYTECAST_DETAIL_CONFIG_HPP

@@ -373,15 +373,15 @@ class reader_queue final : public queue_base {
 // async_next / try_next on a byte stream: the next chunk as a span.
 struct next_span_taker {
   using value_type = std::span<const std::byte>;
-  void from_batch(reader_queue<chunk>& q, std::error_code&, value_type& v) {
+  void from_batch(reader_queue<chunk>& q, error_code&, value_type& v) {
     q.set_current(q.pop_batch());
     v = q.current_bytes();
   }
-  void from_signal(reader_queue<chunk>& q, signal s, std::error_code& ec, value_type&) {
+  void from_signal(reader_queue<chunk>& q, signal s, error_code& ec, value_type&) {
     q.set_current({});
     ec = signal_error(s);
   }
-  static std::error_code signal_error(signal s) noexcept {
+  static error_code signal_error(signal s) noexcept {
     switch (s) {
       case signal::lagged:
         return error::lagged;
@@ -401,13 +401,13 @@ struct next_span_taker {
 template <class Item, class Value>
 struct next_item_taker {
   using value_type = Value;
-  void from_batch(reader_queue<Item>& q, std::error_code&, value_type& v) {
+  void from_batch(reader_queue<Item>& q, error_code&, value_type& v) {
     if constexpr (std::is_same_v<Value, std::optional<Item>>)
       v.emplace(q.pop_batch()); // T need not be assignable
     else
       v = q.pop_batch();
   }
-  void from_signal(reader_queue<Item>&, signal s, std::error_code& ec, value_type&) {
+  void from_signal(reader_queue<Item>&, signal s, error_code& ec, value_type&) {
     ec = next_span_taker::signal_error(s);
   }
 };
@@ -418,9 +418,9 @@ struct read_some_taker {
   using value_type = std::size_t;
   MutableBufferSequence buffers;
   [[nodiscard]] bool nothing_to_read() const { return asio::buffer_size(buffers) == 0; }
-  void from_batch(reader_queue<chunk>& q, std::error_code&, value_type& v) { v = q.copy_from_batch(buffers); }
-  void from_signal(reader_queue<chunk>&, signal s, std::error_code& ec, value_type&) {
-    ec = s == signal::sentinel ? std::error_code(asio::error::eof) : next_span_taker::signal_error(s);
+  void from_batch(reader_queue<chunk>& q, error_code&, value_type& v) { v = q.copy_from_batch(buffers); }
+  void from_signal(reader_queue<chunk>&, signal s, error_code& ec, value_type&) {
+    ec = s == signal::sentinel ? error_code(asio::error::eof) : next_span_taker::signal_error(s);
   }
 };
 
@@ -439,7 +439,7 @@ enum class take_result { ready, wait };
 // or a signal, or reports that the read has to wait. The batch part runs after
 // `lock` is released.
 template <class Item, class Taker>
-take_result take_locked(reader_queue<Item>& q, std::unique_lock<std::mutex>& lock, Taker& taker, std::error_code& ec,
+take_result take_locked(reader_queue<Item>& q, std::unique_lock<std::mutex>& lock, Taker& taker, error_code& ec,
                         typename Taker::value_type& value) {
   signal s = q.refill_locked();
   if (s == signal::none && q.batch_empty()) return take_result::wait;
@@ -542,7 +542,7 @@ class read_op final : public read_op_base {
   // side, unless the read was cancelled (or its stream destroyed) first.
   void complete() {
     Queue& q = *queue_;
-    std::error_code ec;
+    error_code ec;
     value_type value{};
     if (cancel_requested() || q.detached()) {
       ec = asio::error::operation_aborted;
@@ -591,11 +591,11 @@ void start_read(const std::shared_ptr<Queue>& queue, const IoExecutor& io_ex, Ta
   using handler_type = std::decay_t<Handler>;
   using value_type = typename Taker::value_type;
   if (!queue) {
-    post_completion(io_ex, std::forward<Handler>(handler), std::error_code(asio::error::bad_descriptor), value_type{});
+    post_completion(io_ex, std::forward<Handler>(handler), error_code(asio::error::bad_descriptor), value_type{});
     return;
   }
   if (!queue->acquire_reader()) {
-    post_completion(io_ex, std::forward<Handler>(handler), std::error_code(asio::error::already_started),
+    post_completion(io_ex, std::forward<Handler>(handler), error_code(asio::error::already_started),
                     value_type{});
     return;
   }
@@ -631,7 +631,7 @@ void start_read(const std::shared_ptr<Queue>& queue, const IoExecutor& io_ex, Ta
 
 // try_next: the synchronous twin of start_read; would_block when nothing is queued.
 template <class Queue, class Taker>
-typename Taker::value_type try_read(const std::shared_ptr<Queue>& queue, Taker taker, std::error_code& ec) {
+typename Taker::value_type try_read(const std::shared_ptr<Queue>& queue, Taker taker, error_code& ec) {
   typename Taker::value_type value{};
   ec = {};
   if (!queue) {
