@@ -893,6 +893,31 @@ TEST_CASE("bounded wait: cancelling one of several waiting writes leaves the oth
   CHECK(drain_now(s).empty());
 }
 
+TEST_CASE("bounded wait: cancelling the first waiting write releases the writes behind it that fit",
+          "[bounded]") {
+  // Found by the randomised stress run: the cancelled write was the only one that did not
+  // fit, and the smaller write queued behind it (FIFO) stayed parked until some reader read.
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx, limited(8, overflow_policy::wait));
+  auto s = w.stream();
+  w.write("full");  // 4 of 8 bytes: a 4-byte write fits, an 8-byte one does not
+  asio::cancellation_signal sig;
+  const std::string big = "too-big!", small = "fits";
+  size_result rbig, rsmall;
+  w.async_write(asio::buffer(big), asio::bind_cancellation_slot(sig.slot(), rbig.handler()));
+  w.async_write(asio::buffer(small), rsmall.handler());
+  poll(ctx);
+  REQUIRE(rbig.calls + rsmall.calls == 0);  // the small one waits its turn
+  CHECK(s.queued_chunks() == 1);
+  sig.emit(asio::cancellation_type::terminal);
+  poll_until(ctx, [&] { return rbig.calls > 0 && rsmall.calls > 0; });
+  CHECK(rbig.ec == asio::error::operation_aborted);
+  CHECK_FALSE(rsmall.ec);
+  CHECK(rsmall.n == 4);
+  CHECK(drain_now(s) == std::vector<std::string>{"full", "fits"});  // nobody read in between
+  CHECK(w.bytes_written() == 8);
+}
+
 TEST_CASE("bounded wait: an async write raced by a timer with || is aborted and delivers to nobody", "[bounded]") {
   asio::io_context ctx;
   bytecast::byte_writer w(ctx, limited(8, overflow_policy::wait));
@@ -1170,6 +1195,30 @@ TEST_CASE("bounded drop_oldest: the slow stream's next read reports lagged once,
   check_reads(ctx, slow, h, {"<lagged>", "n003", "n004", "n005"});
   CHECK(drain_now(slow).empty());
   CHECK(fast.dropped() == 0);
+}
+
+TEST_CASE("bounded drop_oldest: drops after a reported lagged and before the next chunk need no second lagged",
+          "[bounded]") {
+  // Found by the stress run and the fuzzer: each overflow raised lagged again, so a reader
+  // that read lagged while the writer kept overflowing could read nothing but lagged.
+  const auto h = GENERATE(how::async_next, how::async_next_chunk, how::try_next, how::async_read_some);
+  CAPTURE(name(h));
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx, limited(4, overflow_policy::drop_oldest));
+  auto s = w.stream();
+  w.write("aaaa");
+  w.write("bbbb");  // drops aaaa
+  check_reads(ctx, s, h, {"<lagged>"});
+  w.write("cccc");  // drops bbbb: the same gap, the reader has taken nothing since
+  w.write("dddd");  // drops cccc
+  check_reads(ctx, s, h, {"dddd"});
+  CHECK(s.dropped() == 12);
+  // An item was read: the next gap is reported again, once.
+  w.write("eeee");
+  w.write("ffff");  // drops eeee
+  check_reads(ctx, s, h, {"<lagged>", "ffff"});
+  CHECK(drain_now(s).empty());
+  CHECK(s.dropped() == 16);
 }
 
 TEST_CASE("bounded drop_oldest: writes always succeed, asynchronous ones at once", "[bounded]") {

@@ -67,6 +67,8 @@ namespace bytecast {
 /// Throttle: each delivery after the first comes no sooner than `d` after the
 /// previous one. `async_next` supports terminal, partial and total cancellation
 /// without loss. One read at a time; the monitor must outlive it (Asio's rule).
+/// The monitor itself holds no I/O object (each read has its own strand and
+/// timer), so like streams and writers it may outlive its execution context.
 template <class Stream>
 class stalled_monitor {
  public:
@@ -76,8 +78,7 @@ class stalled_monitor {
   using clock = std::chrono::steady_clock;
 
   /// No timeout, no throttle.
-  explicit stalled_monitor(Stream s)
-      : stream_(std::move(s)), strand_(asio::make_strand(stream_.get_executor())), timer_(strand_) {}
+  explicit stalled_monitor(Stream s) : stream_(std::move(s)) {}
 
   stalled_monitor(stalled_monitor&&) noexcept = default;
   stalled_monitor& operator=(stalled_monitor&&) noexcept = default;
@@ -112,13 +113,19 @@ class stalled_monitor {
   using strand_type = asio::strand<executor_type>;
   using timer_type = asio::basic_waitable_timer<clock, asio::wait_traits<clock>, strand_type>;
 
-  // One monitored read. Everything below runs on the monitor's strand, so the
-  // inner read, the timer and a cancellation never race each other.
+  // One monitored read. Everything below runs on the operation's strand, so the
+  // inner read, the timer and a cancellation never race each other. The strand
+  // and the timer belong to the operation, not to the monitor: when the
+  // execution context is destroyed with a read pending, they go with the
+  // read's handlers while the context's services still exist, and a monitor
+  // that outlives its context holds no I/O object.
   template <class Handler>
   class operation : public std::enable_shared_from_this<operation<Handler>> {
    public:
     operation(stalled_monitor* self, Handler&& handler)
         : self_(self),
+          strand_(asio::make_strand(self->stream_.get_executor())),
+          timer_(strand_),
           handler_(std::move(handler)),
           work_(asio::prefer(asio::get_associated_executor(handler_, self->stream_.get_executor()),
                              asio::execution::outstanding_work.tracked)) {}
@@ -129,13 +136,13 @@ class stalled_monitor {
         slot_ = slot;
         slot.template emplace<cancel_forwarder>(this->shared_from_this());
       }
-      asio::post(self_->strand_, [op = this->shared_from_this()] { op->begin(); });
+      asio::post(strand_, [op = this->shared_from_this()] { op->begin(); });
     }
 
     void cancel(asio::cancellation_type_t type) {
       if (finished_) return;
       cancelled_ = true;
-      if (timer_pending_) self_->timer_.cancel();
+      if (timer_pending_) timer_.cancel();
       if (inner_pending_) inner_cancel_.emit(type);
     }
 
@@ -150,7 +157,7 @@ class stalled_monitor {
         // point is kept for the next call rather than handed to a caller that
         // has moved on (as `||` does with the loser's result).
         op_->cancel_requested_.store(true, std::memory_order_release);
-        asio::dispatch(op_->self_->strand_, [op = op_, type] { op->cancel(type); });
+        asio::dispatch(op_->strand_, [op = op_, type] { op->cancel(type); });
       }
       std::shared_ptr<operation> op_;
     };
@@ -178,9 +185,9 @@ class stalled_monitor {
 
     void pause() {
       auto& m = *self_;
-      m.timer_.expires_at(*m.last_delivery_ + m.throttle_);
+      timer_.expires_at(*m.last_delivery_ + m.throttle_);
       timer_pending_ = true;
-      m.timer_.async_wait([op = this->shared_from_this()](error_code) {
+      timer_.async_wait([op = this->shared_from_this()](error_code) {
         op->timer_pending_ = false;
         op->begin();
       });
@@ -190,18 +197,18 @@ class stalled_monitor {
       auto& m = *self_;
       inner_pending_ = true;
       m.stream_.async_next(asio::bind_cancellation_slot(
-          inner_cancel_.slot(), asio::bind_executor(m.strand_, [op = this->shared_from_this()](error_code ec,
+          inner_cancel_.slot(), asio::bind_executor(strand_, [op = this->shared_from_this()](error_code ec,
                                                                                                value_type v) {
             op->inner_pending_ = false;
             op->inner_ec_ = ec;
             op->inner_value_.emplace(std::move(v));
-            if (op->timer_pending_) op->self_->timer_.cancel();
+            if (op->timer_pending_) op->timer_.cancel();
             op->maybe_finish();
           })));
       if (m.timeout_ > clock::duration::zero()) {
-        m.timer_.expires_after(m.timeout_);
+        timer_.expires_after(m.timeout_);
         timer_pending_ = true;
-        m.timer_.async_wait([op = this->shared_from_this()](error_code ec) {
+        timer_.async_wait([op = this->shared_from_this()](error_code ec) {
           op->timer_pending_ = false;
           if (!ec && op->inner_pending_) {
             // Stalled: withdraw the inner read. It completes with operation_aborted
@@ -257,6 +264,8 @@ class stalled_monitor {
     }
 
     stalled_monitor* self_;
+    strand_type strand_;
+    timer_type timer_;
     Handler handler_;
     std::decay_t<decltype(asio::prefer(std::declval<asio::associated_executor_t<Handler, executor_type>>(),
                                        asio::execution::outstanding_work.tracked))>
@@ -288,8 +297,6 @@ class stalled_monitor {
   };
 
   Stream stream_;
-  strand_type strand_;
-  timer_type timer_;
   clock::duration timeout_ = clock::duration::zero();
   clock::duration throttle_ = clock::duration::zero();
   // Touched by one read at a time (on the strand, or where its handler completes):

@@ -120,13 +120,17 @@ class broadcast_core final : public registry_node,
   }
 
   // Withdraws a parked write; nothing of it was delivered.
+  // The writes behind it that now fit go out (it may have been the one that
+  // held them back: only the first in line waits for room).
   void cancel_write(write_op* op) {
+    released_queues released; // destroyed after the lock is released
     std::lock_guard lock(mutex_);
     auto it = std::find(waiting_.begin(), waiting_.end(), op);
     if (it == waiting_.end()) return; // delivered or completed already
     waiting_.erase(it);
     op->result = asio::error::operation_aborted;
     op->post();
+    deliver_waiting_locked(released);
   }
 
   // A reader made room (or left): deliver the waiting writes that now fit.
@@ -135,16 +139,7 @@ class broadcast_core final : public registry_node,
   void on_space() override {
     released_queues released; // destroyed after the lock is released
     std::lock_guard lock(mutex_);
-    while (!waiting_.empty() && !any_full_locked(waiting_.front()->weight)) {
-      write_op* op = waiting_.front();
-      try {
-        deliver_locked(std::move(op->item), op->weight, released);
-      } catch (...) {
-        break; // nothing of it was delivered: it stays first in line for the next room
-      }
-      waiting_.pop_front();
-      op->post();
-    }
+    deliver_waiting_locked(released);
   }
 
   // Idempotent: every live queue gets the sentinel after what it holds;
@@ -193,6 +188,20 @@ class broadcast_core final : public registry_node,
   // A write must wait when a stream is full, or an earlier write already waits.
   [[nodiscard]] bool must_wait_locked(std::size_t weight) const {
     return waits_for_room() && (!waiting_.empty() || any_full_locked(weight));
+  }
+
+  // Delivers the waiting writes, oldest first, while the first one fits.
+  void deliver_waiting_locked(released_queues& released) {
+    while (!waiting_.empty() && !any_full_locked(waiting_.front()->weight)) {
+      write_op* op = waiting_.front();
+      try {
+        deliver_locked(std::move(op->item), op->weight, released);
+      } catch (...) {
+        break; // nothing of it was delivered: it stays first in line for the next room
+      }
+      waiting_.pop_front();
+      op->post();
+    }
   }
 
   // Hands `item` to every live queue, in one global order: the writer's lock is

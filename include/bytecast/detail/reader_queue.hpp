@@ -112,7 +112,9 @@ class reader_queue final : public queue_base {
             backlog_ -= lost;
             shared_.pop_front();
           }
-          lagged_ = true;
+          // One lagged per gap: drops that follow a reported lagged before the
+          // reader took anything widen the same gap.
+          if (!gap_reported_) lagged_ = true;
         }
       }
       if (keep) {
@@ -228,9 +230,11 @@ class reader_queue final : public queue_base {
   [[nodiscard]] signal refill_locked() {
     if (lagged_) {
       lagged_ = false;
+      gap_reported_ = true;
       return signal::lagged;
     }
     if (!shared_.empty()) {
+      gap_reported_ = false;
       std::size_t moved = backlog_;
       if (limit_ == 0) {
         batch_.swap(shared_);
@@ -353,6 +357,7 @@ class reader_queue final : public queue_base {
   std::size_t backlog_ = 0; // weight of shared_
   end_state end_ = end_state::open;
   bool lagged_ = false;       // a drop_oldest overflow happened since the last read
+  bool gap_reported_ = false; // lagged was reported and nothing was read since
   std::uint64_t dropped_ = 0; // weight lost to drop_oldest, in total
 
   // Owned by the reading side (see acquire_reader), kept on their own cache line
@@ -555,7 +560,12 @@ class read_op final : public read_op_base {
     } else {
       std::unique_lock lock(q.mutex_);
       if (q.op_ == this) q.op_ = nullptr;
-      if (take_locked(q, lock, taker_, ec, value) == take_result::wait) {
+      if (cancel_requested() || q.detached()) {
+        // Cancelled, or the stream destroyed (on another thread), after the
+        // check above: detach() and cancel() saw this read as scheduled and
+        // left it to us, so it must not park again.
+        ec = asio::error::operation_aborted;
+      } else if (take_locked(q, lock, taker_, ec, value) == take_result::wait) {
         q.op_ = this; // woken for nothing: park again
         scheduled = false;
         return;
