@@ -27,6 +27,17 @@ namespace bytecast {
 /// Every member may be called concurrently from any thread. `write` and `close`
 /// never run a reader's handler inline. Move-only; a moved-from writer fails
 /// writes with `asio::error::bad_descriptor` and makes streams that report it.
+///
+/// Exception safety: writes are all-or-nothing (strong guarantee). Everything
+/// that can throw (copying the bytes, making room in each queue and in the
+/// replay window) happens before any stream sees the chunk, so on
+/// `std::bad_alloc` the exception propagates and no stream sees the write.
+/// Errors (`broken_pipe`, `would_block`, ...) also leave nothing written.
+/// Asynchronous writes report a delivery that runs out of memory as
+/// `asio::error::no_memory` through the error_code. Observers, moves and the
+/// destructor do not throw. Posting a completion allocates: in the rare case
+/// that this throws `std::bad_alloc`, it propagates from the call that posted
+/// it, after the change that completion reports.
 template <class Executor = asio::any_io_executor>
 class basic_byte_writer : public detail::writer_handle<chunk, Executor> {
   using base = detail::writer_handle<chunk, Executor>;
@@ -34,8 +45,11 @@ class basic_byte_writer : public detail::writer_handle<chunk, Executor> {
  public:
   using executor_type = Executor;
 
+  /// Exceptions: strong — if allocating the writer's state throws
+  /// (`std::bad_alloc`), it propagates and no writer (and no id) is made.
   explicit basic_byte_writer(const executor_type& ex, const writer_options& options = {}) : base(ex, options) {}
 
+  /// As above, on `ctx.get_executor()`. Exceptions: strong, as above.
   template <class ExecutionContext>
     requires std::is_convertible_v<ExecutionContext&, asio::execution_context&>
   explicit basic_byte_writer(ExecutionContext& ctx, const writer_options& options = {})
@@ -44,20 +58,28 @@ class basic_byte_writer : public detail::writer_handle<chunk, Executor> {
   basic_byte_writer(basic_byte_writer&&) noexcept = default;
   basic_byte_writer& operator=(basic_byte_writer&&) noexcept = default;
 
+  // Moves: nothrow; move assignment first closes the writer it replaces.
   // get_executor(), id(), close(), is_open() and stream_count() come from
   // detail::writer_handle; the destructor closes, like close(): live streams
-  // still get every chunk, then the sentinel.
+  // still get every chunk, then the sentinel. The destructor is nothrow.
 
   /// A new stream that receives every chunk written after this call. On a
-  /// closed writer it yields the sentinel at once.
+  /// closed writer it yields the sentinel at once. Exceptions: strong — if
+  /// allocating the stream's queue throws, no stream is made and the writer is
+  /// unchanged.
   [[nodiscard]] basic_byte_stream<Executor> stream() { return make_stream(false); }
 
   /// A stream that first receives the retained recent chunks (`replay_limit`).
+  /// Exceptions: strong — if allocating the queue or room for the replayed
+  /// chunks throws, no stream is made and the writer is unchanged.
   [[nodiscard]] basic_byte_stream<Executor> stream(replay_t) { return make_stream(true); }
 
   /// Broadcasts `data` as one chunk; returns `data.size()`. The caller's buffer
   /// may be reused at once. Throws `system_error`: `broken_pipe` after
   /// close, `would_block` when a bounded `wait` writer has a full stream.
+  /// Exceptions: strong — if allocating the chunk or making room throws
+  /// (`std::bad_alloc`), the exception propagates and no stream sees the write;
+  /// after a `system_error`, too, nothing was written.
   std::size_t write(std::span<const std::byte> data) {
     error_code ec;
     std::size_t n = write(data, ec);
@@ -66,14 +88,16 @@ class basic_byte_writer : public detail::writer_handle<chunk, Executor> {
   }
 
   /// As `write(data)`, reporting errors through `ec` (and returning 0).
+  /// Exceptions: strong — only `std::bad_alloc` propagates, with nothing written.
   std::size_t write(std::span<const std::byte> data, error_code& ec) {
     return publish(data.size(), [&] { return chunk::copy_of(data); }, ec);
   }
 
-  /// The characters of `text`, as bytes.
+  /// The characters of `text`, as bytes. Exceptions: strong, as `write(data)`.
   std::size_t write(std::string_view text) { return write(std::as_bytes(std::span(text.data(), text.size()))); }
 
   /// SyncWriteStream: the whole buffer sequence becomes ONE chunk.
+  /// Exceptions: strong, as `write(data)`.
   template <class ConstBufferSequence>
   std::size_t write_some(const ConstBufferSequence& buffers) {
     error_code ec;
@@ -82,6 +106,8 @@ class basic_byte_writer : public detail::writer_handle<chunk, Executor> {
     return n;
   }
 
+  /// As `write_some(buffers)`, reporting errors through `ec` (and returning 0).
+  /// Exceptions: strong — only `std::bad_alloc` propagates, with nothing written.
   template <class ConstBufferSequence>
   std::size_t write_some(const ConstBufferSequence& buffers, error_code& ec) {
     return publish(asio::buffer_size(buffers), [&] { return gather(buffers); }, ec);
@@ -92,6 +118,11 @@ class basic_byte_writer : public detail::writer_handle<chunk, Executor> {
   /// complete at once with the whole size; a bounded `wait` writer completes once
   /// every live stream had room (cancellable: `operation_aborted`, delivered to
   /// nobody). `broken_pipe` once closed.
+  /// Exceptions: strong — if allocating the chunk or the operation throws, the
+  /// exception propagates from this call, nothing is written and the handler is
+  /// not called. A delivery that runs out of memory completes with
+  /// `asio::error::no_memory`, delivered to nobody (a write parked by a `wait`
+  /// writer stays parked instead, and is retried when a reader makes room).
   template <class ConstBufferSequence,
             class CompletionToken = asio::default_completion_token_t<executor_type>>
   auto async_write_some(const ConstBufferSequence& buffers,
@@ -102,6 +133,7 @@ class basic_byte_writer : public detail::writer_handle<chunk, Executor> {
 
   /// Writes the whole buffer sequence as ONE chunk; the same operation as
   /// `async_write_some` (a writer never writes part of a chunk).
+  /// Exceptions: strong, as `async_write_some`.
   template <class ConstBufferSequence,
             class CompletionToken = asio::default_completion_token_t<executor_type>>
   auto async_write(const ConstBufferSequence& buffers,
@@ -110,7 +142,7 @@ class basic_byte_writer : public detail::writer_handle<chunk, Executor> {
                                                                                      buffers);
   }
 
-  /// Total bytes accepted by `write*`, also when no stream existed.
+  /// Total bytes accepted by `write*`, also when no stream existed. Nothrow.
   [[nodiscard]] std::uint64_t bytes_written() const noexcept { return this->core_ ? this->core_->written() : 0; }
 
 

@@ -69,6 +69,9 @@ namespace bytecast {
 /// without loss. One read at a time; the monitor must outlive it (Asio's rule).
 /// The monitor itself holds no I/O object (each read has its own strand and
 /// timer), so like streams and writers it may outlive its execution context.
+///
+/// Exception safety: configuration, observers and moves do not throw (for
+/// bytecast streams); `async_next` is strong at initiation.
 template <class Stream>
 class stalled_monitor {
  public:
@@ -77,33 +80,40 @@ class stalled_monitor {
   using value_type = detail::next_value_t<Stream>;
   using clock = std::chrono::steady_clock;
 
-  /// No timeout, no throttle.
+  /// No timeout, no throttle. Nothrow if `Stream`'s move constructor is (as
+  /// bytecast streams' is).
   explicit stalled_monitor(Stream s) : stream_(std::move(s)) {}
 
   stalled_monitor(stalled_monitor&&) noexcept = default;
   stalled_monitor& operator=(stalled_monitor&&) noexcept = default;
+  // Moves: nothrow (noexcept: a throwing move of `Stream`, or of a `V` kept
+  // for the next call, would terminate).
 
-  /// Sets the timeout (zero or negative: none).
+  /// Sets the timeout (zero or negative: none). Nothrow.
   stalled_monitor& with_timeout(clock::duration d) & {
     timeout_ = d;
     return *this;
   }
   stalled_monitor&& with_timeout(clock::duration d) && { return std::move(with_timeout(d)); }
 
-  /// Sets the minimum spacing between deliveries (zero or negative: none).
+  /// Sets the minimum spacing between deliveries (zero or negative: none). Nothrow.
   stalled_monitor& with_throttle(clock::duration d) & {
     throttle_ = d;
     return *this;
   }
   stalled_monitor&& with_throttle(clock::duration d) && { return std::move(with_throttle(d)); }
 
+  /// The inner stream's executor. Nothrow.
   [[nodiscard]] executor_type get_executor() const noexcept { return stream_.get_executor(); }
 
-  /// The wrapped stream.
+  /// The wrapped stream. Nothrow.
   [[nodiscard]] Stream& inner() noexcept { return stream_; }
 
   /// The next item of the inner stream, or `asio::error::timed_out`.
   /// Completion: `void(error_code, V)`, as the inner stream's.
+  /// Exceptions: strong — if allocating the operation (its state, strand or
+  /// timer) throws, the exception propagates from this call, nothing is read
+  /// and the handler is not called.
   template <class CompletionToken = asio::default_completion_token_t<executor_type>>
   auto async_next(CompletionToken&& token = asio::default_completion_token_t<executor_type>()) {
     return asio::async_initiate<CompletionToken, void(error_code, value_type)>(initiate_next{this}, token);

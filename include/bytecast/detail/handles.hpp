@@ -16,6 +16,8 @@ namespace bytecast::detail {
 
 // What byte and typed writers share: the executor, the core, the id, and the
 // move, close-on-destruction and counting rules. The public classes add writes.
+// Every member here is nothrow, except the constructor and subscribe()
+// (strong) and close() (see there).
 template <class Item, class Executor>
 class writer_handle {
  public:
@@ -24,30 +26,40 @@ class writer_handle {
   writer_handle(const writer_handle&) = delete;
   writer_handle& operator=(const writer_handle&) = delete;
 
+  /// The executor given at construction. Nothrow.
   [[nodiscard]] executor_type get_executor() const noexcept { return executor_; }
 
   /// Process-unique, one counter for byte and typed writers: 1 for the first writer, then 2, 3, ...
+  /// Nothrow.
   [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
 
   /// Idempotent: every live stream gets, after what was written before, one end marker.
+  /// Exceptions: nothrow, except that writes parked by a bounded `wait` writer
+  /// complete with `broken_pipe`, and if posting such a completion throws
+  /// `std::bad_alloc` it propagates (the writer is closed all the same).
   void close() {
     if (core_) core_->close();
   }
 
+  /// False once closed (or moved from). Nothrow.
   [[nodiscard]] bool is_open() const noexcept { return core_ && core_->is_open(); }
 
   /// Live streams. A destroyed stream stops counting no later than the next write or close.
+  /// Nothrow (takes the writer's lock).
   [[nodiscard]] std::size_t stream_count() const noexcept { return core_ ? core_->stream_count() : 0; }
 
  protected:
   using core_type = broadcast_core<Item>;
 
+  // Strong: if getting the context's service or allocating the core throws,
+  // nothing is made (and no id is used up).
   writer_handle(const executor_type& ex, const writer_options& options)
       : executor_(ex), core_(std::make_shared<core_type>(registry_for(ex), options)), id_(next_writer_id()) {}
 
   writer_handle(writer_handle&& other) noexcept
       : executor_(other.executor_), core_(std::move(other.core_)), id_(other.id_) {}
 
+  // Nothrow: closes this writer first (see close()), then takes `other`'s core.
   writer_handle& operator=(writer_handle&& other) noexcept {
     if (this != &other) {
       close();
@@ -59,6 +71,7 @@ class writer_handle {
   }
 
   // Same as close(): live streams still get everything, then the end marker.
+  // Nothrow.
   ~writer_handle() { close(); }
 
   // A queue for a new stream (null on a moved-from writer).
@@ -73,6 +86,7 @@ class writer_handle {
 
 // What byte and typed streams share: the executor, the queue, the writer's id,
 // and the move and detach-on-destruction rules. The public classes add reads.
+// Every member here is nothrow.
 template <class Item, class Executor>
 class stream_handle {
  public:
@@ -81,12 +95,14 @@ class stream_handle {
   stream_handle(const stream_handle&) = delete;
   stream_handle& operator=(const stream_handle&) = delete;
 
+  /// The executor of the writer this stream came from. Nothrow.
   [[nodiscard]] executor_type get_executor() const noexcept { return executor_; }
 
-  /// The `id()` of the writer this stream came from.
+  /// The `id()` of the writer this stream came from. Nothrow.
   [[nodiscard]] std::uint64_t writer_id() const noexcept { return writer_id_; }
 
   /// What this stream lost to a `drop_oldest` writer, in total (bytes, or items for typed streams).
+  /// Nothrow (takes the stream's lock).
   [[nodiscard]] std::uint64_t dropped() const { return queue_ ? queue_->dropped() : 0; }
 
  protected:
@@ -98,6 +114,7 @@ class stream_handle {
   stream_handle(stream_handle&& other) noexcept
       : executor_(other.executor_), queue_(std::move(other.queue_)), writer_id_(other.writer_id_) {}
 
+  // Nothrow: detaches this stream first (as the destructor does), then takes `other`'s queue.
   stream_handle& operator=(stream_handle&& other) noexcept {
     if (this != &other) {
       detach();
@@ -109,7 +126,7 @@ class stream_handle {
   }
 
   // Detaches from the writer, releasing the backlog; a pending read completes
-  // with operation_aborted.
+  // with operation_aborted. Nothrow.
   ~stream_handle() { detach(); }
 
   void detach() noexcept {
