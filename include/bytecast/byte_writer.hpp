@@ -121,8 +121,8 @@ class basic_byte_writer : public detail::writer_handle<chunk, Executor> {
   /// Exceptions: strong — if allocating the chunk or the operation throws, the
   /// exception propagates from this call, nothing is written and the handler is
   /// not called. A delivery that runs out of memory completes with
-  /// `asio::error::no_memory`, delivered to nobody (a write parked by a `wait`
-  /// writer stays parked instead, and is retried when a reader makes room).
+  /// `asio::error::no_memory`, delivered to nobody (also a write parked by a
+  /// `wait` writer: the writes behind it go on).
   template <class ConstBufferSequence,
             class CompletionToken = asio::default_completion_token_t<executor_type>>
   auto async_write_some(const ConstBufferSequence& buffers,

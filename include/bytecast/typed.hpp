@@ -139,9 +139,11 @@ class basic_typed_writer : public detail::writer_handle<T, Executor> {
   /// delivery that throws `std::bad_alloc` completes with
   /// `asio::error::no_memory`, delivered to nobody; any other exception from
   /// T's copy constructor propagates from this call, nothing delivered and the
-  /// handler not called. A parked write that hits an exception stays parked
-  /// and is retried when a reader makes room. If T's move constructor can
-  /// throw, all this is only basic: some streams may have the value.
+  /// handler not called. A parked write whose delivery throws completes with
+  /// `no_memory` (`std::bad_alloc`) or `asio::error::invalid_argument` (any other
+  /// exception), delivered to nobody, and the writes behind it go on. If T's
+  /// move constructor can throw, all this is only basic: some streams may have
+  /// the value.
   template <class CompletionToken = asio::default_completion_token_t<executor_type>>
   auto async_write(T value, CompletionToken&& token = asio::default_completion_token_t<executor_type>()) {
     return asio::async_initiate<CompletionToken, void(error_code)>(initiate_write{this}, token,

@@ -16,6 +16,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
+#include <memory>
 #include <new>
 #include <optional>
 #include <string>
@@ -75,8 +76,9 @@ struct fragile {
   static inline int copies_left = -1;
   int value = 0;
   explicit fragile(int v) : value(v) {}
+  static inline int poisoned = -1; // copies of this value always fail
   fragile(const fragile& other) : value(other.value) {
-    if (copies_left == 0) throw std::runtime_error("copy failed");
+    if (copies_left == 0 || (poisoned >= 0 && other.value == poisoned)) throw std::runtime_error("copy failed");
     if (copies_left > 0) --copies_left;
   }
   fragile(fragile&&) noexcept = default;
@@ -176,4 +178,56 @@ TEST_CASE("typed_writer: a value copy that throws in write(const T&) propagates 
   CHECK(ec == asio::error::would_block);
   w.write(v);
   CHECK(drain(a) == std::vector<fragile>{v});
+}
+
+TEST_CASE("typed_writer: an async write whose value copy throws propagates from async_write, delivers nothing, "
+          "and its handler is destroyed unrun") {
+  asio::io_context ctx;
+  bytecast::typed_writer<fragile> w(ctx);
+  auto a = w.stream();
+  auto b = w.stream();  // two streams: one copy is made
+  auto token = std::make_shared<int>(0);
+  int calls = 0;
+  fragile::poisoned = 3;
+  CHECK_THROWS_AS(w.async_write(fragile(3), [&calls, token](std::error_code) { ++calls; }), std::runtime_error);
+  fragile::poisoned = -1;
+  CHECK(token.use_count() == 1);  // the operation and its handler are gone
+  ctx.run();
+  CHECK(calls == 0);
+  CHECK(drain(a).empty());
+  CHECK(drain(b).empty());
+  w.write(fragile(4));  // still usable
+  CHECK(drain(a) == std::vector<fragile>{fragile(4)});
+  CHECK(drain(b) == std::vector<fragile>{fragile(4)});
+}
+
+TEST_CASE("typed_writer: a parked async write whose value copy throws completes with invalid_argument, delivered "
+          "to nobody, and the writes behind it go on") {
+  asio::io_context ctx;
+  bytecast::typed_writer<fragile> w(ctx, bytecast::writer_options{.queue_limit = 1});  // wait policy
+  auto a = w.stream();
+  auto b = w.stream();
+  w.write(fragile(0));  // both full
+  std::optional<std::error_code> first, second;
+  fragile::poisoned = 1;
+  w.async_write(fragile(1), [&](std::error_code ec) { first = ec; });
+  w.async_write(fragile(2), [&](std::error_code ec) { second = ec; });
+  ctx.poll();
+  ctx.restart();
+  CHECK_FALSE(first.has_value());  // both parked
+  CHECK_FALSE(second.has_value());
+  CHECK(drain(a) == std::vector<fragile>{fragile(0)});
+  std::error_code ec;
+  auto v = b.try_next(ec);  // room in both: 1 is tried, its copy throws; 2 goes out at once
+  CHECK_FALSE(ec);
+  CHECK((v && *v == fragile(0)));
+  ctx.poll();
+  fragile::poisoned = -1;
+  REQUIRE(first.has_value());
+  CHECK(*first == asio::error::invalid_argument);
+  REQUIRE(second.has_value());
+  CHECK_FALSE(*second);
+  CHECK(drain(a) == std::vector<fragile>{fragile(2)});
+  CHECK(drain(b) == std::vector<fragile>{fragile(2)});
+  CHECK(w.items_written() == 2);
 }

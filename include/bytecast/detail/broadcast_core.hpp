@@ -103,20 +103,31 @@ class broadcast_core final : public registry_node,
   // with broken_pipe once closed, operation_aborted when cancelled.
   void async_publish(write_op* op) {
     released_queues released; // destroyed after the lock is released
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     if (!open_) {
       op->result = asio::error::broken_pipe;
     } else if (must_wait_locked(op->weight)) {
-      waiting_.push_back(op);
+      try {
+        waiting_.push_back(op);
         return;
+      } catch (const std::bad_alloc&) {
+        op->result = error_code(asio::error::no_memory); // could not park: delivered to nobody
+      }
     } else {
       try {
         deliver_locked(std::move(op->item), op->weight, released);
       } catch (const std::bad_alloc&) {
         op->result = error_code(asio::error::no_memory); // delivered to nobody
+      } catch (...) {
+        // A typed value's copy threw: it propagates from async_write, as from
+        // write(). The handler goes first, outside the lock (destroying it may
+        // destroy a stream of this writer).
+        lock.unlock();
+        op->destroy();
+        throw;
       }
     }
-    op->post();
+    post_or_drop(op);
   }
 
   // Withdraws a parked write; nothing of it was delivered.
@@ -129,7 +140,7 @@ class broadcast_core final : public registry_node,
     if (it == waiting_.end()) return; // delivered or completed already
     waiting_.erase(it);
     op->result = asio::error::operation_aborted;
-    op->post();
+    post_or_drop(op);
     deliver_waiting_locked(released);
   }
 
@@ -152,11 +163,12 @@ class broadcast_core final : public registry_node,
     open_ = false;
     open_flag_.store(false, std::memory_order_release);
     for (auto& q : queues_) q->close();
-    for (write_op* op : waiting_) {
-      op->result = asio::error::broken_pipe;
-      op->post();
-    }
+    std::deque<write_op*> waiting = std::move(waiting_);
     waiting_.clear();
+    for (write_op* op : waiting) {
+      op->result = asio::error::broken_pipe;
+      post_or_drop(op);
+    }
   }
 
   void take_parked(std::vector<pending_operation*>& out) override {
@@ -190,17 +202,31 @@ class broadcast_core final : public registry_node,
     return waits_for_room() && (!waiting_.empty() || any_full_locked(weight));
   }
 
-  // Delivers the waiting writes, oldest first, while the first one fits.
-  void deliver_waiting_locked(released_queues& released) {
+  // Delivers the waiting writes, oldest first, while the first one fits. A
+  // write that cannot be delivered (out of memory, or a typed value whose copy
+  // throws) completes with no_memory or invalid_argument, delivered to nobody:
+  // there is no caller left to throw to, and it must not block the line.
+  void deliver_waiting_locked(released_queues& released) noexcept {
     while (!waiting_.empty() && !any_full_locked(waiting_.front()->weight)) {
       write_op* op = waiting_.front();
+      waiting_.pop_front();
       try {
         deliver_locked(std::move(op->item), op->weight, released);
+      } catch (const std::bad_alloc&) {
+        op->result = error_code(asio::error::no_memory);
       } catch (...) {
-        break; // nothing of it was delivered: it stays first in line for the next room
+        op->result = error_code(asio::error::invalid_argument);
       }
-      waiting_.pop_front();
+      post_or_drop(op);
+    }
+  }
+
+  // Posts a write's completion. Posting allocates; when even that fails, the
+  // operation is destroyed with its handler, unrun (its runner owns it).
+  static void post_or_drop(write_op* op) noexcept {
+    try {
       op->post();
+    } catch (...) {
     }
   }
 
@@ -386,7 +412,12 @@ void start_write(const std::shared_ptr<broadcast_core<Item>>& core, const IoExec
   op_type* op = op_type::create(std::move(h), io_ex, std::move(item), weight);
   if (slot.is_connected()) {
     op->slot_ = slot;
-    slot.template emplace<write_cancellation<Item>>(core, op);
+    try {
+      slot.template emplace<write_cancellation<Item>>(core, op);
+    } catch (...) {
+      op->destroy();
+      throw;
+    }
   }
   core->async_publish(op);
 }

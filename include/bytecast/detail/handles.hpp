@@ -34,9 +34,9 @@ class writer_handle {
   [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
 
   /// Idempotent: every live stream gets, after what was written before, one end marker.
-  /// Exceptions: nothrow, except that writes parked by a bounded `wait` writer
-  /// complete with `broken_pipe`, and if posting such a completion throws
-  /// `std::bad_alloc` it propagates (the writer is closed all the same).
+  /// Nothrow. Writes parked by a bounded `wait` writer complete with
+  /// `broken_pipe`; if even posting such a completion runs out of memory, that
+  /// operation is destroyed with its handler, unrun.
   void close() {
     if (core_) core_->close();
   }

@@ -622,7 +622,13 @@ void start_read(const std::shared_ptr<Queue>& queue, const IoExecutor& io_ex, Ta
   }
   if (slot.is_connected()) {
     op->slot_ = slot;
-    slot.template emplace<read_cancellation<Queue>>(queue.get(), op);
+    try {
+      slot.template emplace<read_cancellation<Queue>>(queue.get(), op);
+    } catch (...) {
+      op->destroy();
+      queue->release_reader();
+      throw;
+    }
   }
   bool ready = reads_nothing(op->taker()) || !queue->batch_empty();
   if (!ready) {
@@ -635,7 +641,12 @@ void start_read(const std::shared_ptr<Queue>& queue, const IoExecutor& io_ex, Ta
   }
   if (ready) {
     op->scheduled = true;
-    op->defer();
+    try {
+      op->defer();
+    } catch (...) {
+      queue->release_reader(); // the runner destroyed the operation: nothing was taken
+      throw;
+    }
   }
 }
 
@@ -652,13 +663,16 @@ typename Taker::value_type try_read(const std::shared_ptr<Queue>& queue, Taker t
     ec = asio::error::already_started;
     return value;
   }
+  struct release_on_exit {
+    Queue& q;
+    ~release_on_exit() { q.release_reader(); }
+  } release{*queue}; // also when a typed value's move throws
   if (!queue->batch_empty()) {
     taker.from_batch(*queue, ec, value);
   } else {
     std::unique_lock lock(queue->mutex_);
     if (take_locked(*queue, lock, taker, ec, value) == take_result::wait) ec = asio::error::would_block;
   }
-  queue->release_reader();
   return value;
 }
 
