@@ -1,7 +1,10 @@
 // Tests for bytecast::chunk (chunk.hpp).
 #include "test_util.hpp"
 
+#include <cstring>
+#include <iterator>
 #include <type_traits>
+#include <vector>
 
 using namespace bytecast_test;
 
@@ -135,4 +138,58 @@ TEST_CASE("chunk: an owning chunk outlives its stream and its writer") {
   CHECK(kept.empty());
   REQUIRE(copy.size() == payload.size());
   CHECK(std::memcmp(copy.data(), payload.data(), payload.size()) == 0);
+}
+
+TEST_CASE("chunk: pooled block sizes round up by at most a quarter and map back to their own class") {
+  using pool = bytecast::detail::block_pool;
+  std::size_t classes_seen = 0, last_class = pool::not_pooled;
+  // Every size up to 70000, then every 61st (a class there spans at least 16 KiB).
+  for (std::size_t size = 1; size <= pool::max_size + 4096; size += size < 70000 ? 1 : 61) {
+    std::size_t capacity = 0;
+    const std::size_t c = pool::class_of(size, capacity);
+#if defined(BYTECAST_NO_BLOCK_POOL)
+    REQUIRE(c == pool::not_pooled);
+    REQUIRE(capacity == size);
+#else
+    if (size < pool::min_size || size > pool::max_size) {
+      REQUIRE(c == pool::not_pooled);
+      REQUIRE(capacity == size);
+      continue;
+    }
+    CAPTURE(size, capacity, c);
+    REQUIRE(c != pool::not_pooled);
+    REQUIRE(capacity >= size);
+    REQUIRE(capacity - size <= size / 4);  // at most 25% slack
+    std::size_t again = 0;
+    REQUIRE(pool::class_of(capacity, again) == c);  // a block of the class's capacity is in the class
+    REQUIRE(again == capacity);
+    if (c != last_class) {
+      REQUIRE((last_class == pool::not_pooled || c == last_class + 1));  // classes in order, none skipped
+      last_class = c;
+      ++classes_seen;
+    }
+#endif
+  }
+#if !defined(BYTECAST_NO_BLOCK_POOL)
+  CHECK(classes_seen == 33);  // 4 KiB, then four per doubling up to 1 MiB
+#endif
+}
+
+TEST_CASE("chunk: recycled large blocks carry exactly the new bytes, whatever size they had before") {
+  // Sizes across a class (4097..5120 share one capacity) and at its edges, each written over
+  // blocks that held other sizes and other bytes.
+  const std::size_t sizes[] = {4096, 5120, 4097, 5000, 5121, 65536, 65535, 49153, 1 << 20, (1 << 20) - 1, 4095};
+  for (int round = 0; round < 3; ++round) {
+    for (std::size_t i = 0; i < std::size(sizes); ++i) {
+      const std::size_t n = sizes[i];
+      std::vector<std::byte> data(n);
+      for (std::size_t j = 0; j < n; ++j) data[j] = static_cast<std::byte>((j * 7 + i + round) % 251);
+      std::vector<bytecast::chunk> copies;
+      for (int k = 0; k < 3; ++k) copies.push_back(bytecast::chunk::copy_of(data));
+      for (const auto& c : copies) {
+        REQUIRE(c.size() == n);
+        REQUIRE(std::memcmp(c.data(), data.data(), n) == 0);
+      }
+    }
+  }
 }
