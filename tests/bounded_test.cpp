@@ -48,7 +48,7 @@ void poll_until(asio::io_context& ctx, Pred done, std::chrono::steady_clock::dur
 }
 
 // What a read reported, as one word: the chunk's text, or <lagged>, <overflowed>, <sentinel>, ...
-std::string event_of(std::error_code ec, const std::string& data) {
+std::string event_of(bytecast::error_code ec, const std::string& data) {
   if (!ec) return data.empty() ? "<sentinel>" : data;
   if (ec == bytecast::error::lagged) return "<lagged>";
   if (ec == bytecast::error::overflowed) return "<overflowed>";
@@ -76,7 +76,7 @@ const char* name(how h) {
 // One read of the given kind. An asynchronous one must not complete inline and must complete
 // within the deadline (the test FAILS otherwise).
 std::string read_one(asio::io_context& ctx, bytecast::byte_stream& s, how h) {
-  std::error_code ec = not_called;
+  bytecast::error_code ec = not_called;
   std::string data;
   int calls = 0;
   std::array<char, 512> buf{};
@@ -86,21 +86,21 @@ std::string read_one(asio::io_context& ctx, bytecast::byte_stream& s, how h) {
       return event_of(ec, to_string(b));
     }
     case how::async_next:
-      s.async_next([&](std::error_code e, std::span<const std::byte> b) {
+      s.async_next([&](bytecast::error_code e, std::span<const std::byte> b) {
         ++calls;
         ec = e;
         data = to_string(b);
       });
       break;
     case how::async_next_chunk:
-      s.async_next_chunk([&](std::error_code e, bytecast::chunk c) {
+      s.async_next_chunk([&](bytecast::error_code e, bytecast::chunk c) {
         ++calls;
         ec = e;
         data = to_string(c.bytes());
       });
       break;
     case how::async_read_some:
-      s.async_read_some(asio::buffer(buf), [&](std::error_code e, std::size_t n) {
+      s.async_read_some(asio::buffer(buf), [&](bytecast::error_code e, std::size_t n) {
         ++calls;
         ec = e;
         data.assign(buf.data(), n);
@@ -155,7 +155,7 @@ void check_reads(asio::io_context& ctx, bytecast::byte_stream& s, how h, const s
 std::vector<std::string> drain_now(bytecast::byte_stream& s) {
   std::vector<std::string> out;
   for (int guard = 0; guard < 1'000'000; ++guard) {
-    std::error_code ec;
+    bytecast::error_code ec;
     auto b = s.try_next(ec);
     if (ec == asio::error::would_block) return out;
     out.push_back(event_of(ec, to_string(b)));
@@ -179,7 +179,7 @@ template <class T>
 std::vector<std::string> drain_now(bytecast::typed_stream<T>& s) {
   std::vector<std::string> out;
   for (int guard = 0; guard < 1'000'000; ++guard) {
-    std::error_code ec;
+    bytecast::error_code ec;
     auto v = s.try_next(ec);
     if (ec == asio::error::would_block) return out;
     out.push_back(ec ? event_of(ec, "") : describe(v));
@@ -193,9 +193,9 @@ std::vector<std::string> drain_now(bytecast::typed_stream<T>& s) {
 template <class T>
 std::string typed_next(asio::io_context& ctx, bytecast::typed_stream<T>& s) {
   int calls = 0;
-  std::error_code ec = not_called;
+  bytecast::error_code ec = not_called;
   std::optional<T> value;
-  s.async_next([&](std::error_code e, std::optional<T> v) {
+  s.async_next([&](bytecast::error_code e, std::optional<T> v) {
     ++calls;
     ec = e;
     value = std::move(v);
@@ -320,7 +320,7 @@ TEST_CASE("bounded: queue_limit 0 is unbounded under every policy: nothing waits
   std::vector<std::string> sent;
   for (int i = 0; i < 1000; ++i) {
     sent.push_back(message(0, i) + std::string(92, 'x'));
-    std::error_code ec;
+    bytecast::error_code ec;
     CHECK(w.write(as_bytes(sent.back()), ec) == 100);
     CHECK_FALSE(ec);
   }
@@ -345,7 +345,7 @@ TEST_CASE("bounded: a stream is full only when its backlog is not empty and back
   asio::io_context ctx;
   bytecast::byte_writer w(ctx, limited(10, overflow_policy::wait));
   auto s = w.stream();
-  std::error_code ec;
+  bytecast::error_code ec;
   CHECK(w.write(as_bytes("1234"), ec) == 4);
   CHECK_FALSE(ec);
   CHECK(w.write(as_bytes("123456"), ec) == 6);  // 4 + 6 == 10: exactly the limit still fits
@@ -374,7 +374,7 @@ TEST_CASE("bounded: a chunk larger than queue_limit always fits into an empty qu
   auto s = w.stream();
   const std::string big(100, 'B');
   for (int round = 0; round < 3; ++round) {
-    std::error_code ec;
+    bytecast::error_code ec;
     CHECK(w.write(as_bytes(big), ec) == 100);
     CHECK_FALSE(ec);
     CHECK(s.queued_bytes() == 100);
@@ -400,7 +400,7 @@ TEST_CASE("bounded: a stream created later starts empty, so it is not full", "[b
   CHECK(first.queued_bytes() == 8);
   auto second = w.stream();
   CHECK(second.queued_bytes() == 0);
-  std::error_code ec;
+  bytecast::error_code ec;
   CHECK(w.write(as_bytes("b"), ec) == 0);  // the first stream is still full
   CHECK(ec == asio::error::would_block);
   CHECK(drain_now(first) == std::vector<std::string>{"aaaaaaaa"});
@@ -429,7 +429,7 @@ TEST_CASE("bounded wait: synchronous writes fail with would_block while a stream
     try {
       write();
       FAIL("no exception");
-    } catch (const std::system_error& e) {
+    } catch (const bytecast::system_error& e) {
       CHECK(e.code() == asio::error::would_block);
     }
   };
@@ -438,17 +438,17 @@ TEST_CASE("bounded wait: synchronous writes fail with would_block while a stream
   SECTION("write_some throws") { expect_throw([&] { w.write_some(gather); }); }
   SECTION("asio::write throws") { expect_throw([&] { asio::write(w, asio::buffer(text)); }); }
   SECTION("write(span, ec) reports it") {
-    std::error_code ec;
+    bytecast::error_code ec;
     CHECK(w.write(as_bytes(text), ec) == 0);
     CHECK(ec == asio::error::would_block);
   }
   SECTION("write_some(buffers, ec) reports it") {
-    std::error_code ec;
+    bytecast::error_code ec;
     CHECK(w.write_some(gather, ec) == 0);
     CHECK(ec == asio::error::would_block);
   }
   SECTION("asio::write(w, buffers, ec) reports it") {
-    std::error_code ec;
+    bytecast::error_code ec;
     CHECK(asio::write(w, asio::buffer(text), ec) == 0);
     CHECK(ec == asio::error::would_block);
   }
@@ -534,7 +534,7 @@ TEST_CASE("bounded: no async write completes inline, whether it has to wait or n
   size_result r2;
   const std::string more = "more";
   asio::post(ctx, [&] {
-    start_write(kind, w, more, [&](std::error_code e, std::size_t n) {
+    start_write(kind, w, more, [&](bytecast::error_code e, std::size_t n) {
       ran_before_return = !returned;
       r2.handler()(e, n);
     });
@@ -550,8 +550,8 @@ TEST_CASE("bounded wait: typed async_write waits for room and never completes in
   bytecast::typed_writer<int> w(ctx, limited(2, overflow_policy::wait));
   auto s = w.stream();
   int calls = 0;
-  std::error_code ec = not_called;
-  auto handler = [&](std::error_code e) {
+  bytecast::error_code ec = not_called;
+  auto handler = [&](bytecast::error_code e) {
     ++calls;
     ec = e;
   };
@@ -584,7 +584,7 @@ TEST_CASE("bounded wait: waiting async writes are delivered in the order they we
   for (auto& x : r) CHECK(x.calls == 0);
 
   // A synchronous write does not overtake the waiting ones, even a chunk that would fit.
-  std::error_code ec;
+  bytecast::error_code ec;
   CHECK(w.write(as_bytes("x"), ec) == 0);
   CHECK(ec == asio::error::would_block);
 
@@ -613,7 +613,7 @@ TEST_CASE("bounded wait: several coroutines waiting to write at once: each write
   for (int i = 0; i < readers; ++i) streams.push_back(w.stream());
 
   int done_writers = 0, completed = 0;
-  std::vector<std::error_code> write_errors;
+  std::vector<bytecast::error_code> write_errors;
   for (int wi = 0; wi < writers; ++wi)
     asio::co_spawn(
         ctx,
@@ -717,7 +717,7 @@ TEST_CASE("bounded wait: writers on several threads waiting at once: each write 
         }
         try {
           if (f.get() != 8) failures[static_cast<std::size_t>(wi)] = "short write";
-        } catch (const std::system_error& e) {
+        } catch (const bytecast::system_error& e) {
           failures[static_cast<std::size_t>(wi)] = e.code().message();
           return false;
         }
@@ -763,7 +763,7 @@ TEST_CASE("bounded wait: a writer on another thread is woken when the reader mak
   std::atomic<long> got{0}, completed{0}, failed_writes{0};
   // A callback loop: the shortest path from "room made" to the next read.
   std::function<void()> read = [&] {
-    s.async_next([&](std::error_code ec, std::span<const std::byte> b) {
+    s.async_next([&](bytecast::error_code ec, std::span<const std::byte> b) {
       if (ec || b.empty()) return;
       got.fetch_add(1);
       read();
@@ -797,7 +797,7 @@ TEST_CASE("bounded wait: a writer on another thread is woken when the reader mak
     jitter = jitter * 1103515245u + 12345u;
     volatile unsigned spin = (jitter >> 16) % 256;
     while (spin != 0) spin = spin - 1;
-    w.async_write(asio::buffer("abcd", 4), [&](std::error_code ec, std::size_t) {
+    w.async_write(asio::buffer("abcd", 4), [&](bytecast::error_code ec, std::size_t) {
       if (ec) failed_writes.fetch_add(1);
       completed.fetch_add(1);
     });
@@ -966,8 +966,8 @@ TEST_CASE("bounded wait: a typed async write cancelled while waiting completes w
   CHECK(drain_now(fast) == std::vector<std::string>{"first"});
   asio::cancellation_signal sig;
   int calls = 0;
-  std::error_code ec = not_called;
-  w.async_write("cancelled", asio::bind_cancellation_slot(sig.slot(), [&](std::error_code e) {
+  bytecast::error_code ec = not_called;
+  w.async_write("cancelled", asio::bind_cancellation_slot(sig.slot(), [&](bytecast::error_code e) {
                   ++calls;
                   ec = e;
                 }));
@@ -1044,11 +1044,11 @@ TEST_CASE("bounded wait: close() while writes wait completes them with broken_pi
   w.async_write(asio::buffer(one), r1.handler());
   w.async_write_some(asio::buffer(two), r2.handler());
   int typed_calls = 0;
-  std::error_code typed_ec = not_called;
+  bytecast::error_code typed_ec = not_called;
   bytecast::typed_writer<int> t(ctx, limited(1, overflow_policy::wait));
   auto ts = t.stream();
   t.write(1);
-  t.async_write(2, [&](std::error_code e) {
+  t.async_write(2, [&](bytecast::error_code e) {
     ++typed_calls;
     typed_ec = e;
   });
@@ -1087,7 +1087,7 @@ TEST_CASE("bounded wait: destroying the io_context frees a waiting write without
   w->write("full");
   auto token = std::make_shared<int>(0);
   bool called = false;
-  w->async_write(asio::buffer("waits", 5), [&called, token](std::error_code, std::size_t) { called = true; });
+  w->async_write(asio::buffer("waits", 5), [&called, token](bytecast::error_code, std::size_t) { called = true; });
   poll(*ctx);
   CHECK(token.use_count() == 2);  // the handler is held by the waiting write
   ctx.reset();
@@ -1168,7 +1168,7 @@ TEST_CASE("bounded drop_oldest: the slow stream's next read reports lagged once,
   std::vector<std::string> sent;
   for (int i = 0; i < 10; ++i) {
     sent.push_back("m00" + std::to_string(i));  // 4 bytes: the slow stream holds the newest three
-    std::error_code ec;
+    bytecast::error_code ec;
     CHECK(w.write(as_bytes(sent.back()), ec) == 4);  // never fails, never waits
     CHECK_FALSE(ec);
     CHECK(drain_now(fast) == std::vector<std::string>{sent.back()});
@@ -1303,8 +1303,8 @@ TEST_CASE("bounded drop_oldest: typed writers count items: the limit and dropped
   }
   // typed async_write never waits under drop_oldest
   int calls = 0;
-  std::error_code ec = not_called;
-  for (int i = 0; i < 5; ++i) w.async_write("x", [&](std::error_code e) {
+  bytecast::error_code ec = not_called;
+  for (int i = 0; i < 5; ++i) w.async_write("x", [&](bytecast::error_code e) {
     ++calls;
     ec = e;
   });
@@ -1379,7 +1379,7 @@ TEST_CASE("bounded drop_oldest: memory stays bounded while a producer thread out
     const std::size_t size = 4 + (std::size_t{seq} * 2654435761u) % (max_chunk - 4);
     std::memcpy(buf.data(), &seq, sizeof seq);
     for (std::size_t i = sizeof seq; i < size; ++i) buf[i] = static_cast<std::byte>(seq + i);
-    std::error_code ec;
+    bytecast::error_code ec;
     if (w.write(std::span(buf.data(), size), ec) != size || ec) ++write_failures;
     writer_max = std::max(writer_max, slow.queued_bytes());
     if (seq == 100) start_reading = true;  // the reader starts late: it must lag
@@ -1421,7 +1421,7 @@ TEST_CASE("bounded disconnect: the slow stream keeps what it had queued, then re
   w.write("bbbb");
   CHECK(drain_now(fast) == std::vector<std::string>{"aaaa", "bbbb"});
   CHECK(w.stream_count() == 2);
-  std::error_code ec;
+  bytecast::error_code ec;
   CHECK(w.write(as_bytes("cccc"), ec) == 4);  // the write succeeds for the others
   CHECK_FALSE(ec);
   CHECK(w.stream_count() == 1);  // the slow stream was cut off

@@ -42,7 +42,7 @@ const char* name(read_op o) {
 struct any_read {
   read_op op;
   int calls = 0;
-  std::error_code ec = not_called;
+  bytecast::error_code ec = not_called;
   std::string data = "<not called>";
   std::size_t n = 987654321;  // async_read_some only
   bool empty = false;
@@ -54,7 +54,7 @@ struct any_read {
   void start(Stream& s) {
     switch (op) {
       case read_op::next:
-        s.async_next([this](std::error_code e, std::span<const std::byte> b) {
+        s.async_next([this](bytecast::error_code e, std::span<const std::byte> b) {
           ++calls;
           ec = e;
           data = to_string(b);
@@ -62,7 +62,7 @@ struct any_read {
         });
         break;
       case read_op::next_chunk:
-        s.async_next_chunk([this](std::error_code e, bytecast::chunk c) {
+        s.async_next_chunk([this](bytecast::error_code e, bytecast::chunk c) {
           ++calls;
           ec = e;
           data = to_string(c.bytes());
@@ -70,7 +70,7 @@ struct any_read {
         });
         break;
       case read_op::read_some:
-        s.async_read_some(asio::buffer(buf), [this](std::error_code e, std::size_t k) {
+        s.async_read_some(asio::buffer(buf), [this](bytecast::error_code e, std::size_t k) {
           ++calls;
           ec = e;
           n = k;
@@ -164,7 +164,7 @@ TEST_CASE("byte_stream: a stream made from a closed writer yields the sentinel a
   CHECK(second.empty_span);
 
   auto t = w.stream();
-  std::error_code ec = not_called;
+  bytecast::error_code ec = not_called;
   auto b = t.try_next(ec);
   CHECK_FALSE(ec);
   CHECK(b.empty());
@@ -236,12 +236,12 @@ TEST_CASE("byte_stream: a dropped stream's queued memory is released by the writ
   for (int i = 0; i < chunks; ++i) {
     w.write(payload);
     // keeper consumes each chunk right away and lets go of it with its next operation
-    std::error_code ec;
+    bytecast::error_code ec;
     auto b = keeper.try_next(ec);
     REQUIRE_FALSE(ec);
     REQUIRE(b.size() == payload.size());
   }
-  std::error_code ec;
+  bytecast::error_code ec;
   (void)keeper.try_next(ec);  // next operation on keeper: its last span is released
   CHECK(ec == asio::error::would_block);
   CHECK(dropped->queued_chunks() == chunks);
@@ -268,8 +268,8 @@ TEST_CASE("byte_stream: the span stays valid until the next operation on the str
   w.write(first);
 
   std::span<const std::byte> held;
-  std::error_code ec = not_called;
-  s.async_next([&](std::error_code e, std::span<const std::byte> b) {
+  bytecast::error_code ec = not_called;
+  s.async_next([&](bytecast::error_code e, std::span<const std::byte> b) {
     ec = e;
     held = b;
   });
@@ -304,8 +304,8 @@ TEST_CASE("byte_stream: async_next_chunk returns an owning chunk that outlives t
       w.write(sent.back());
     }
     for (int i = 0; i < 5; ++i) {
-      std::error_code ec = not_called;
-      s.async_next_chunk([&](std::error_code e, bytecast::chunk c) {
+      bytecast::error_code ec = not_called;
+      s.async_next_chunk([&](bytecast::error_code e, bytecast::chunk c) {
         ec = e;
         kept.push_back(std::move(c));
       });
@@ -333,7 +333,7 @@ TEST_CASE("byte_stream: queued_chunks and queued_bytes are a snapshot of the bac
   CHECK(next_now(ctx, s).data == "a");
   CHECK(s.queued_chunks() == 2);
   CHECK(s.queued_bytes() == 5);
-  std::error_code ec;
+  bytecast::error_code ec;
   CHECK(to_string(s.try_next(ec)) == "bb");
   CHECK(s.queued_chunks() == 1);
   CHECK(s.queued_bytes() == 3);
@@ -390,7 +390,7 @@ TEST_CASE("byte_stream: try_next returns queued chunks, the sentinel once, then 
   w.write("x");
   w.write("yz");
   w.close();
-  std::error_code ec = not_called;
+  bytecast::error_code ec = not_called;
   auto b = s.try_next(ec);
   CHECK_FALSE(ec);
   CHECK(to_string(b) == "x");
@@ -413,7 +413,7 @@ TEST_CASE("byte_stream: try_next reports would_block while nothing is queued") {
   asio::io_context ctx;
   bytecast::byte_writer w(ctx);
   auto s = w.stream();
-  std::error_code ec;
+  bytecast::error_code ec;
   auto b = s.try_next(ec);
   CHECK(ec == asio::error::would_block);
   CHECK(b.empty());
@@ -439,7 +439,7 @@ TEST_CASE("byte_stream: try_next while an operation is pending reports already_s
   s.async_next(pending.handler());
   poll(ctx);
   REQUIRE(pending.calls == 0);
-  std::error_code ec;
+  bytecast::error_code ec;
   auto b = s.try_next(ec);
   CHECK(ec == asio::error::already_started);
   CHECK(b.empty());
@@ -458,7 +458,7 @@ TEST_CASE("byte_stream: try_next and async_next share one read position") {
   auto s = w.stream();
   for (int i = 0; i < 6; ++i) w.write(std::to_string(i));
   w.close();
-  std::error_code ec;
+  bytecast::error_code ec;
   CHECK(to_string(s.try_next(ec)) == "0");
   CHECK(next_now(ctx, s).data == "1");
   CHECK(to_string(s.try_next(ec)) == "2");
@@ -481,7 +481,7 @@ TEST_CASE("byte_stream: the documented drain loop reads everything") {
       ctx,
       [&]() -> asio::awaitable<void> {
         for (;;) {
-          std::error_code ec;
+          bytecast::error_code ec;
           auto b = s.try_next(ec);
           if (ec == asio::error::would_block)
             b = co_await s.async_next(asio::use_awaitable);
@@ -643,7 +643,7 @@ TEST_CASE("byte_stream: asio::async_read with a dynamic buffer reads everything 
   const std::string expected = "small|" + to_string(big) + "|end";
 
   SECTION("with as_tuple") {
-    auto [ec, n, text] = run_coro(ctx, [&]() -> asio::awaitable<std::tuple<std::error_code, std::size_t, std::string>> {
+    auto [ec, n, text] = run_coro(ctx, [&]() -> asio::awaitable<std::tuple<bytecast::error_code, std::size_t, std::string>> {
       std::string str;
       auto [e, k] = co_await asio::async_read(s, asio::dynamic_buffer(str), as_tuple(asio::use_awaitable));
       co_return std::tuple{e, k, str};
@@ -653,9 +653,9 @@ TEST_CASE("byte_stream: asio::async_read with a dynamic buffer reads everything 
     CHECK(text == expected);
   }
   SECTION("with redirect_error") {
-    auto [ec, n, text] = run_coro(ctx, [&]() -> asio::awaitable<std::tuple<std::error_code, std::size_t, std::string>> {
+    auto [ec, n, text] = run_coro(ctx, [&]() -> asio::awaitable<std::tuple<bytecast::error_code, std::size_t, std::string>> {
       std::string str;
-      std::error_code e;
+      bytecast::error_code e;
       auto k = co_await asio::async_read(s2, asio::dynamic_buffer(str), asio::redirect_error(asio::use_awaitable, e));
       co_return std::tuple{e, k, str};
     }());
@@ -808,7 +808,7 @@ TEST_CASE("byte_stream: completion handlers run on their associated executor") {
     int calls = 0;
     bool on_other = false;
     std::string data;
-    s.async_next(asio::bind_executor(other_ctx, [&](std::error_code ec, std::span<const std::byte> b) {
+    s.async_next(asio::bind_executor(other_ctx, [&](bytecast::error_code ec, std::span<const std::byte> b) {
       ++calls;
       on_other = other_ctx.get_executor().running_in_this_thread();
       data = ec ? ec.message() : to_string(b);
@@ -829,7 +829,7 @@ TEST_CASE("byte_stream: completion handlers run on their associated executor") {
     std::size_t n = 0;
     std::array<char, 8> buf{};
     w.write("strand");
-    s.async_read_some(asio::buffer(buf), asio::bind_executor(strand, [&](std::error_code, std::size_t k) {
+    s.async_read_some(asio::buffer(buf), asio::bind_executor(strand, [&](bytecast::error_code, std::size_t k) {
       on_strand = strand.running_in_this_thread();
       n = k;
     }));
@@ -840,7 +840,7 @@ TEST_CASE("byte_stream: completion handlers run on their associated executor") {
   SECTION("by default the stream's executor") {
     bool on_ctx = false;
     int calls = 0;
-    s.async_next_chunk([&](std::error_code, bytecast::chunk) {
+    s.async_next_chunk([&](bytecast::error_code, bytecast::chunk) {
       ++calls;
       on_ctx = ctx.get_executor().running_in_this_thread();
     });
@@ -918,13 +918,13 @@ TEST_CASE("byte_stream: every read works with use_awaitable and throws eof after
     try {
       co_await s.async_next(asio::use_awaitable);
       out.push_back("<no throw>");
-    } catch (const std::system_error& e) {
+    } catch (const bytecast::system_error& e) {
       out.push_back(e.code() == asio::error::eof ? "<eof>" : e.code().message());
     }
     try {
       co_await s.async_read_some(asio::buffer(buf), asio::use_awaitable);
       out.push_back("<no throw>");
-    } catch (const std::system_error& e) {
+    } catch (const bytecast::system_error& e) {
       out.push_back(e.code() == asio::error::eof ? "<eof>" : e.code().message());
     }
     co_return out;
@@ -967,7 +967,7 @@ TEST_CASE("byte_stream: every read works with use_future") {
     bool threw_eof = false;
     try {
       (void)f5.get();
-    } catch (const std::system_error& e) {
+    } catch (const bytecast::system_error& e) {
       threw_eof = e.code() == asio::error::eof;
     }
     CHECK(threw_eof);
@@ -1038,9 +1038,9 @@ TEST_CASE("byte_stream: every read works with as_tuple") {
   CHECK(got == std::vector<std::string>{"tup1", "tup2", "tup3", "<sentinel>", "<eof>"});
 
   // as_tuple with a callback
-  std::tuple<std::error_code, std::span<const std::byte>> result{not_called, {}};
+  std::tuple<bytecast::error_code, std::span<const std::byte>> result{not_called, {}};
   int calls = 0;
-  s.async_next(as_tuple([&](std::tuple<std::error_code, std::span<const std::byte>> t) {
+  s.async_next(as_tuple([&](std::tuple<bytecast::error_code, std::span<const std::byte>> t) {
     ++calls;
     result = t;
   }));
@@ -1060,7 +1060,7 @@ TEST_CASE("byte_stream: every read works with redirect_error") {
   w.close();
   auto got = run_coro(ctx, [&]() -> asio::awaitable<std::vector<std::string>> {
     std::vector<std::string> out;
-    std::error_code ec = not_called;
+    bytecast::error_code ec = not_called;
     auto b = co_await s.async_next(asio::redirect_error(asio::use_awaitable, ec));
     out.push_back(ec ? ec.message() : to_string(b));
     ec = not_called;
@@ -1138,8 +1138,8 @@ TEST_CASE("byte_stream: a read cancelled through its cancellation slot completes
   asio::cancellation_signal sig;
 
   int calls = 0;
-  std::error_code ec = not_called;
-  auto record = [&](std::error_code e, auto&&...) {
+  bytecast::error_code ec = not_called;
+  auto record = [&](bytecast::error_code e, auto&&...) {
     ++calls;
     ec = e;
   };
@@ -1191,10 +1191,10 @@ TEST_CASE("byte_stream: a read cancelled before its handler ran completes with o
   auto s = w.stream();
   asio::cancellation_signal sig;
   int calls = 0;
-  std::error_code ec = not_called;
+  bytecast::error_code ec = not_called;
   std::string data;
   std::array<char, 32> buf{};
-  auto record = [&](std::error_code e, auto&& v) {
+  auto record = [&](bytecast::error_code e, auto&& v) {
     ++calls;
     ec = e;
     if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::size_t>)
@@ -1272,7 +1272,7 @@ TEST_CASE("byte_stream: a read raced by a timer with || times out and loses no c
     // The chunk arrives while the timer is running.
     timer.expires_after(30s);
     asio::steady_timer later(co_await asio::this_coro::executor, 20ms);
-    later.async_wait([&](std::error_code) { w.write("during wait"); });
+    later.async_wait([&](bytecast::error_code) { w.write("during wait"); });
     auto r3 = co_await (s.async_next_chunk(asio::use_awaitable) || timer.async_wait(asio::use_awaitable));
     out.push_back(r3.index() == 1 ? "<timeout>" : to_string(std::get<0>(r3).bytes()));
 

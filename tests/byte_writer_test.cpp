@@ -160,7 +160,7 @@ TEST_CASE("byte_writer: write returns the size and delivers the bytes as one chu
   auto s = w.stream();
   const auto payload = make_bytes(1000, 1);
   CHECK(w.write(std::span<const std::byte>(payload)) == 1000);
-  std::error_code ec = asio::error::broken_pipe;  // must be cleared on success
+  bytecast::error_code ec = asio::error::broken_pipe;  // must be cleared on success
   CHECK(w.write(std::span<const std::byte>(payload).first(10), ec) == 10);
   CHECK_FALSE(ec);
   w.close();
@@ -209,7 +209,7 @@ TEST_CASE("byte_writer: an empty write delivers nothing and returns 0") {
   auto s = w.stream();
   CHECK(w.write(std::span<const std::byte>{}) == 0);
   CHECK(w.write(std::string_view{}) == 0);
-  std::error_code ec;
+  bytecast::error_code ec;
   CHECK(w.write(std::span<const std::byte>{}, ec) == 0);
   CHECK_FALSE(ec);
   CHECK(w.write_some(asio::const_buffer{}) == 0);
@@ -237,14 +237,14 @@ TEST_CASE("byte_writer: write after close throws broken_pipe and delivers nothin
   bool threw = false;
   try {
     w.write("after");
-  } catch (const std::system_error& e) {
+  } catch (const bytecast::system_error& e) {
     threw = true;
     CHECK(e.code() == asio::error::broken_pipe);
   }
   CHECK(threw);
-  CHECK_THROWS_AS(w.write(as_bytes("after")), std::system_error);
+  CHECK_THROWS_AS(w.write(as_bytes("after")), bytecast::system_error);
 
-  std::error_code ec;
+  bytecast::error_code ec;
   CHECK(w.write(as_bytes("after"), ec) == 0);
   CHECK(ec == asio::error::broken_pipe);
   CHECK(w.bytes_written() == written);
@@ -262,10 +262,10 @@ TEST_CASE("byte_writer: write_some and async_write_some after close fail with br
   bytecast::byte_writer w(ctx);
   auto s = w.stream();
   w.close();
-  std::error_code ec;
+  bytecast::error_code ec;
   CHECK(w.write_some(asio::buffer(std::string_view("x")), ec) == 0);
   CHECK(ec == asio::error::broken_pipe);
-  CHECK_THROWS_AS(w.write_some(asio::buffer(std::string_view("x"))), std::system_error);
+  CHECK_THROWS_AS(w.write_some(asio::buffer(std::string_view("x"))), bytecast::system_error);
 
   size_result r;
   w.async_write_some(asio::buffer(std::string_view("x")), r.handler());
@@ -304,7 +304,7 @@ TEST_CASE("byte_writer: bytes_written counts every accepted byte, also with no s
   w.close();
   try {
     w.write("rejected");
-  } catch (const std::system_error&) {
+  } catch (const bytecast::system_error&) {
   }
   CHECK(w.bytes_written() == 26);
 }
@@ -421,7 +421,7 @@ TEST_CASE("byte_writer: write_some gathers a buffer sequence into one chunk") {
   std::string_view first = "hello", second = "world";
   std::array<asio::const_buffer, 2> bufs{asio::buffer(first), asio::buffer(second)};
   CHECK(w.write_some(bufs) == 10);
-  std::error_code ec = asio::error::broken_pipe;
+  bytecast::error_code ec = asio::error::broken_pipe;
   std::array<asio::const_buffer, 3> three{asio::buffer(first), asio::const_buffer{}, asio::buffer(second)};
   CHECK(w.write_some(three, ec) == 10);
   CHECK_FALSE(ec);
@@ -442,7 +442,7 @@ TEST_CASE("byte_writer: asio::write works on it as a SyncWriteStream") {
   auto s = w.stream();
   const std::string text = "synchronous write through asio::write";
   CHECK(asio::write(w, asio::buffer(text)) == text.size());
-  std::error_code ec;
+  bytecast::error_code ec;
   CHECK(asio::write(w, asio::buffer(std::string_view("!")), ec) == 1);
   CHECK_FALSE(ec);
   w.close();

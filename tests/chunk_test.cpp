@@ -12,10 +12,10 @@ namespace {
 
 // Takes the next chunk from a stream with async_next_chunk on a single-threaded context.
 bytecast::chunk take_chunk(asio::io_context& ctx, bytecast::byte_stream& s) {
-  std::error_code ec = not_called;
+  bytecast::error_code ec = not_called;
   bytecast::chunk c;
   int calls = 0;
-  s.async_next_chunk([&](std::error_code e, bytecast::chunk got) {
+  s.async_next_chunk([&](bytecast::error_code e, bytecast::chunk got) {
     ++calls;
     ec = e;
     c = std::move(got);
@@ -108,8 +108,8 @@ TEST_CASE("chunk: one write is shared by every reader, not copied per reader") {
 
   // async_next hands out a view of the very same shared bytes.
   auto r = std::span<const std::byte>{};
-  std::error_code ec = not_called;
-  c.async_next([&](std::error_code e, std::span<const std::byte> got) {
+  bytecast::error_code ec = not_called;
+  c.async_next([&](bytecast::error_code e, std::span<const std::byte> got) {
     ec = e;
     r = got;
   });

@@ -53,7 +53,7 @@ struct reader_log {
   std::vector<std::uint64_t> order;
   std::size_t corrupt = 0;
   bool sentinel = false;
-  std::error_code error;
+  bytecast::error_code error;
   std::exception_ptr exception;
   std::size_t try_hits = 0, async_hits = 0;
 };
@@ -61,7 +61,7 @@ struct reader_log {
 // The documented fast reader loop: drain with try_next, wait with async_next only when empty.
 asio::awaitable<void> read_all(bytecast::byte_stream& s, reader_log& log) {
   for (;;) {
-    std::error_code ec;
+    bytecast::error_code ec;
     auto b = s.try_next(ec);
     if (ec == asio::error::would_block) {
       b = co_await s.async_next(asio::use_awaitable);
@@ -127,7 +127,7 @@ TEST_CASE("concurrency: 4 writer threads, 8 readers, 2 io threads: whole chunks 
     producers.emplace_back([&, id] {
       for (std::uint32_t seq = 0; seq < per_writer; ++seq) {
         const auto payload = encode(id, seq);
-        std::error_code ec;
+        bytecast::error_code ec;
         std::size_t n = 0;
         if (id % 2 == 0) {
           n = w.write(payload, ec);
@@ -189,7 +189,7 @@ TEST_CASE("concurrency: 1000 readers on one writer all get every chunk") {
     std::uint32_t next = 0;
     std::size_t bad = 0;
     bool sentinel = false;
-    std::error_code error;
+    bytecast::error_code error;
     std::exception_ptr exception;
   };
 
@@ -284,7 +284,7 @@ TEST_CASE("concurrency: streams created and dropped on io threads while another 
             bool ended = false;
             for (int k = 0; k < want; ++k) {
               std::span<const std::byte> b;
-              std::error_code ec;
+              bytecast::error_code ec;
               if (k % 2 == 0) {
                 b = s.try_next(ec);
                 if (ec == asio::error::would_block) b = co_await s.async_next(asio::use_awaitable);
@@ -319,7 +319,7 @@ TEST_CASE("concurrency: streams created and dropped on io threads while another 
             if (mode == 1 && !ended) {
               // drop the stream with a read still outstanding
               pending->issued++;
-              s.async_next([pending](std::error_code ec, std::span<const std::byte>) {
+              s.async_next([pending](bytecast::error_code ec, std::span<const std::byte>) {
                 // must not touch the span: its stream is gone
                 pending->completed++;
                 if (ec == asio::error::operation_aborted)
@@ -463,14 +463,14 @@ TEST_CASE("concurrency: close racing writers: every stream gets exactly the succ
   for (int i = 0; i < 3; ++i) streams.push_back(w.stream());
 
   std::vector<std::uint32_t> succeeded(writers, 0);
-  std::vector<std::error_code> failure(writers);
+  std::vector<bytecast::error_code> failure(writers);
   std::atomic<std::uint32_t> started{0};
   std::vector<std::thread> producers;
   for (std::uint32_t id = 0; id < writers; ++id)
     producers.emplace_back([&, id] {
       started++;
       for (std::uint32_t seq = 0; seq < max_writes; ++seq) {
-        std::error_code ec;
+        bytecast::error_code ec;
         const auto payload = encode(id, seq, 24);
         const auto n = w.write(payload, ec);
         if (ec) {
@@ -500,7 +500,7 @@ TEST_CASE("concurrency: close racing writers: every stream gets exactly the succ
     std::size_t corrupt = 0, out_of_order = 0;
     bool sentinel = false;
     for (;;) {
-      std::error_code ec;
+      bytecast::error_code ec;
       auto b = s.try_next(ec);
       if (ec) {
         FAIL_CHECK("unexpected " << ec.message());
@@ -550,9 +550,9 @@ TEST_CASE("concurrency: a write to 64 readers stores one copy, not one per reade
   std::vector<const std::byte*> data(readers, nullptr);
   std::vector<std::size_t> sizes(readers, 0);
   std::vector<std::size_t> mismatches(readers, 0);
-  std::vector<std::error_code> errors(readers, not_called);
+  std::vector<bytecast::error_code> errors(readers, not_called);
   for (std::size_t i = 0; i < readers; ++i)
-    streams[i].async_next([&, i](std::error_code ec, std::span<const std::byte> b) {
+    streams[i].async_next([&, i](bytecast::error_code ec, std::span<const std::byte> b) {
       errors[i] = ec;
       data[i] = b.data();
       sizes[i] = b.size();

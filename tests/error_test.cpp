@@ -1,5 +1,5 @@
 // Tests for bytecast's own error codes (error.hpp): bytecast::error::lagged and
-// bytecast::error::overflowed, their "bytecast" category and their std::error_code conversion.
+// bytecast::error::overflowed, their "bytecast" category and their bytecast::error_code conversion.
 #include "test_util.hpp"
 
 #include <set>
@@ -7,19 +7,26 @@
 
 using namespace bytecast_test;
 
+// The backend's error library: std's, or Boost.System's with Boost.Asio.
+#if defined(BYTECAST_USE_BOOST_ASIO)
+namespace errlib = boost::system;
+#else
+namespace errlib = std;
+#endif
+
 TEST_CASE("error: lagged and overflowed are the documented enumerators of bytecast::error::errors", "[error]") {
   CHECK(static_cast<int>(bytecast::error::lagged) == 1);
   CHECK(static_cast<int>(bytecast::error::overflowed) == 2);
   CHECK(std::is_enum_v<bytecast::error::errors>);
 }
 
-TEST_CASE("error: the errors enum is an error code enum and converts implicitly to std::error_code", "[error]") {
-  CHECK(std::is_error_code_enum_v<bytecast::error::errors>);
-  CHECK(std::is_convertible_v<bytecast::error::errors, std::error_code>);
+TEST_CASE("error: the errors enum is an error code enum and converts implicitly to bytecast::error_code", "[error]") {
+  CHECK(errlib::is_error_code_enum<bytecast::error::errors>::value);
+  CHECK(std::is_convertible_v<bytecast::error::errors, bytecast::error_code>);
   // Not an error *condition* enum: comparisons go through the code, not a condition.
-  CHECK_FALSE(std::is_error_condition_enum_v<bytecast::error::errors>);
+  CHECK_FALSE(errlib::is_error_condition_enum<bytecast::error::errors>::value);
 
-  std::error_code ec = bytecast::error::lagged;
+  bytecast::error_code ec = bytecast::error::lagged;
   CHECK(ec);
   CHECK(ec.value() == 1);
   CHECK(ec == bytecast::error::lagged);
@@ -30,14 +37,14 @@ TEST_CASE("error: the errors enum is an error code enum and converts implicitly 
   CHECK(ec == bytecast::error::overflowed);
   CHECK(ec != bytecast::error::lagged);
 
-  // make_error_code is found by argument-dependent lookup, as std::error_code's constructor needs.
+  // make_error_code is found by argument-dependent lookup, as bytecast::error_code's constructor needs.
   CHECK(make_error_code(bytecast::error::lagged) == bytecast::error::lagged);
   CHECK(noexcept(bytecast::error::make_error_code(bytecast::error::lagged)));
 }
 
 TEST_CASE("error: both codes belong to one category named \"bytecast\"", "[error]") {
-  const std::error_code lagged = bytecast::error::lagged;
-  const std::error_code overflowed = bytecast::error::overflowed;
+  const bytecast::error_code lagged = bytecast::error::lagged;
+  const bytecast::error_code overflowed = bytecast::error::overflowed;
   CHECK(std::string_view(lagged.category().name()) == "bytecast");
   CHECK(&lagged.category() == &overflowed.category());
   CHECK(&lagged.category() == &bytecast::error::get_category());
@@ -46,8 +53,8 @@ TEST_CASE("error: both codes belong to one category named \"bytecast\"", "[error
 }
 
 TEST_CASE("error: the messages are readable and tell the two codes apart", "[error]") {
-  const std::string lagged = std::error_code(bytecast::error::lagged).message();
-  const std::string overflowed = std::error_code(bytecast::error::overflowed).message();
+  const std::string lagged = bytecast::error_code(bytecast::error::lagged).message();
+  const std::string overflowed = bytecast::error_code(bytecast::error::overflowed).message();
   CAPTURE(lagged, overflowed);
   CHECK(lagged.size() > 10);
   CHECK(overflowed.size() > 10);
@@ -59,35 +66,35 @@ TEST_CASE("error: the messages are readable and tell the two codes apart", "[err
 }
 
 TEST_CASE("error: bytecast codes never compare equal to Asio's or the system's codes of the same value", "[error]") {
-  const std::error_code lagged = bytecast::error::lagged;
-  const std::error_code overflowed = bytecast::error::overflowed;
-  CHECK(lagged != std::error_code(1, std::system_category()));
-  CHECK(lagged != std::error_code(1, std::generic_category()));
-  CHECK(overflowed != std::error_code(2, std::system_category()));
+  const bytecast::error_code lagged = bytecast::error::lagged;
+  const bytecast::error_code overflowed = bytecast::error::overflowed;
+  CHECK(lagged != bytecast::error_code(1, errlib::system_category()));
+  CHECK(lagged != bytecast::error_code(1, errlib::generic_category()));
+  CHECK(overflowed != bytecast::error_code(2, errlib::system_category()));
   // Asio's codes the library also reports.
-  for (std::error_code asio_code :
-       {std::error_code(asio::error::eof), std::error_code(asio::error::would_block),
-        std::error_code(asio::error::broken_pipe), std::error_code(asio::error::operation_aborted),
-        std::error_code(asio::error::timed_out)}) {
+  for (bytecast::error_code asio_code :
+       {bytecast::error_code(asio::error::eof), bytecast::error_code(asio::error::would_block),
+        bytecast::error_code(asio::error::broken_pipe), bytecast::error_code(asio::error::operation_aborted),
+        bytecast::error_code(asio::error::timed_out)}) {
     CAPTURE(asio_code);
     CHECK(lagged != asio_code);
     CHECK(overflowed != asio_code);
   }
   // Distinct as keys of an ordered container, too.
-  std::set<std::error_code> codes{lagged, overflowed, std::error_code(asio::error::eof)};
+  std::set<bytecast::error_code> codes{lagged, overflowed, bytecast::error_code(asio::error::eof)};
   CHECK(codes.size() == 3);
 }
 
-TEST_CASE("error: the codes travel in a std::system_error", "[error]") {
+TEST_CASE("error: the codes travel in a bytecast::system_error", "[error]") {
   try {
-    throw std::system_error(bytecast::error::overflowed, "reading");
-  } catch (const std::system_error& e) {
+    throw bytecast::system_error(bytecast::error::overflowed, "reading");
+  } catch (const bytecast::system_error& e) {
     CHECK(e.code() == bytecast::error::overflowed);
     CHECK(std::string_view(e.what()).find("reading") != std::string_view::npos);
   }
   try {
-    throw std::system_error(make_error_code(bytecast::error::lagged));
-  } catch (const std::system_error& e) {
+    throw bytecast::system_error(make_error_code(bytecast::error::lagged));
+  } catch (const bytecast::system_error& e) {
     CHECK(e.code() == bytecast::error::lagged);
     CHECK(std::string_view(e.code().category().name()) == "bytecast");
   }

@@ -1,7 +1,7 @@
 // Misuse gets a clear answer, never undefined behaviour (issue 6, item 4):
 //   - a second concurrent read completes with already_started and leaves the first untouched,
 //   - reads on a moved-from stream and writes on a moved-from writer report bad_descriptor
-//     (the documented answer; the throwing forms throw std::system_error carrying it),
+//     (the documented answer; the throwing forms throw bytecast::system_error carrying it),
 //   - streams and writers outliving their io_context while operations are parked: the
 //     context's shutdown destroys the parked handlers (checked with a handler that owns a
 //     shared_ptr, and by LeakSanitizer in the asan build),
@@ -37,7 +37,7 @@ const char* name(read_kind k) {
 // handler object itself is destroyed (use_count drops) even if it never runs.
 struct tracked_read {
   int calls = 0;
-  std::error_code ec = not_called;
+  bytecast::error_code ec = not_called;
   std::string data = "<not called>";
   std::size_t n = 987654321;
   std::shared_ptr<int> token = std::make_shared<int>(0);
@@ -45,7 +45,7 @@ struct tracked_read {
 
   long holders() const { return token.use_count() - 1; }
 
-  void record(std::error_code e, std::string d) {
+  void record(bytecast::error_code e, std::string d) {
     ++calls;
     ec = e;
     data = std::move(d);
@@ -55,21 +55,21 @@ struct tracked_read {
   void start(Stream& s, read_kind kind) {
     switch (kind) {
       case read_kind::next:
-        s.async_next([this, t = token](std::error_code e, std::span<const std::byte> b) { record(e, to_string(b)); });
+        s.async_next([this, t = token](bytecast::error_code e, std::span<const std::byte> b) { record(e, to_string(b)); });
         break;
       case read_kind::next_chunk:
         s.async_next_chunk(
-            [this, t = token](std::error_code e, bytecast::chunk c) { record(e, to_string(c.bytes())); });
+            [this, t = token](bytecast::error_code e, bytecast::chunk c) { record(e, to_string(c.bytes())); });
         break;
       case read_kind::read_some:
-        s.async_read_some(asio::buffer(buf_a), [this, t = token](std::error_code e, std::size_t k) {
+        s.async_read_some(asio::buffer(buf_a), [this, t = token](bytecast::error_code e, std::size_t k) {
           n = k;
           record(e, std::string(buf_a.data(), std::min(k, buf_a.size())));
         });
         break;
       case read_kind::read_some_two_buffers: {
         std::array<asio::mutable_buffer, 2> bufs{asio::buffer(buf_a.data(), 2), asio::buffer(buf_b)};
-        s.async_read_some(bufs, [this, t = token](std::error_code e, std::size_t k) {
+        s.async_read_some(bufs, [this, t = token](bytecast::error_code e, std::size_t k) {
           n = k;
           std::string d(buf_a.data(), std::min<std::size_t>(k, 2));
           if (k > 2) d.append(buf_b.data(), k - 2);
@@ -83,7 +83,7 @@ struct tracked_read {
   template <class Stream, class Slot>
   void start_next_with_slot(Stream& s, Slot slot) {
     s.async_next(asio::bind_cancellation_slot(
-        slot, [this, t = token](std::error_code e, std::span<const std::byte> b) { record(e, to_string(b)); }));
+        slot, [this, t = token](bytecast::error_code e, std::span<const std::byte> b) { record(e, to_string(b)); }));
   }
 };
 
@@ -91,7 +91,7 @@ struct tracked_read {
 template <class T>
 struct tracked_typed_read {
   int calls = 0;
-  std::error_code ec = not_called;
+  bytecast::error_code ec = not_called;
   std::optional<T> value;
   std::shared_ptr<int> token = std::make_shared<int>(0);
 
@@ -99,7 +99,7 @@ struct tracked_typed_read {
 
   template <class Stream>
   void start(Stream& s) {
-    s.async_next([this, t = token](std::error_code e, std::optional<T> v) {
+    s.async_next([this, t = token](bytecast::error_code e, std::optional<T> v) {
       ++calls;
       ec = e;
       value = std::move(v);
@@ -110,21 +110,21 @@ struct tracked_typed_read {
 // A callback write; the handler owns `token` like tracked_read's.
 struct tracked_write {
   int calls = 0;
-  std::error_code ec = not_called;
+  bytecast::error_code ec = not_called;
   std::size_t n = 987654321;
   std::shared_ptr<int> token = std::make_shared<int>(0);
 
   long holders() const { return token.use_count() - 1; }
 
   auto handler() {
-    return [this, t = token](std::error_code e, std::size_t k) {
+    return [this, t = token](bytecast::error_code e, std::size_t k) {
       ++calls;
       ec = e;
       n = k;
     };
   }
   auto typed_handler() {
-    return [this, t = token](std::error_code e) {
+    return [this, t = token](bytecast::error_code e) {
       ++calls;
       ec = e;
     };
@@ -138,10 +138,10 @@ bytecast::writer_options bounded_wait(std::size_t limit) {
   return o;
 }
 
-std::error_code system_error_code(const std::function<void()>& f) {
+bytecast::error_code system_error_code(const std::function<void()>& f) {
   try {
     f();
-  } catch (const std::system_error& e) {
+  } catch (const bytecast::system_error& e) {
     return e.code();
   }
   return {};
@@ -177,7 +177,7 @@ TEST_CASE(
   CHECK(first.calls == 0);
 
   // try_next is refused the same way while the first read is parked.
-  std::error_code ec;
+  bytecast::error_code ec;
   auto b = s.try_next(ec);
   CHECK(ec == asio::error::already_started);
   CHECK(b.empty());
@@ -204,7 +204,7 @@ TEST_CASE("misuse: a second async_next on a typed stream completes with already_
   CHECK(second.calls == 1);
   CHECK(second.ec == asio::error::already_started);
   CHECK_FALSE(second.value.has_value());
-  std::error_code ec;
+  bytecast::error_code ec;
   CHECK_FALSE(s.try_next(ec).has_value());
   CHECK(ec == asio::error::already_started);
   w.write(std::string("v"));
@@ -235,7 +235,7 @@ TEST_CASE("misuse: every read on a moved-from byte stream completes, not inline,
   CHECK(r.ec == asio::error::bad_descriptor);
   CHECK(r.holders() == 0);
 
-  std::error_code ec;
+  bytecast::error_code ec;
   CHECK(s.try_next(ec).empty());
   CHECK(ec == asio::error::bad_descriptor);
   CHECK(s.queued_chunks() == 0);
@@ -276,7 +276,7 @@ TEST_CASE("misuse: reads on a moved-from typed stream report bad_descriptor", "[
   CHECK(r.calls == 1);
   CHECK(r.ec == asio::error::bad_descriptor);
   CHECK_FALSE(r.value.has_value());
-  std::error_code ec;
+  bytecast::error_code ec;
   CHECK_FALSE(s.try_next(ec).has_value());
   CHECK(ec == asio::error::bad_descriptor);
   CHECK(s.queued_items() == 0);
@@ -294,7 +294,7 @@ TEST_CASE("misuse: writes on a moved-from byte writer report bad_descriptor and 
   const auto bytes = as_bytes(data);
 
   // The error-code forms.
-  std::error_code ec;
+  bytecast::error_code ec;
   CHECK(w.write(bytes, ec) == 0);  // NOLINT(bugprone-use-after-move)
   CHECK(ec == asio::error::bad_descriptor);
   ec = {};
@@ -304,7 +304,7 @@ TEST_CASE("misuse: writes on a moved-from byte writer report bad_descriptor and 
   CHECK(w.write_some(asio::buffer(data), ec) == 0);
   CHECK(ec == asio::error::bad_descriptor);
 
-  // The throwing forms throw std::system_error carrying bad_descriptor.
+  // The throwing forms throw bytecast::system_error carrying bad_descriptor.
   CHECK(system_error_code([&] { w.write(bytes); }) == asio::error::bad_descriptor);
   CHECK(system_error_code([&] { w.write(std::string_view("text")); }) == asio::error::bad_descriptor);
   CHECK(system_error_code([&] { w.write_some(asio::buffer(data)); }) == asio::error::bad_descriptor);
@@ -335,7 +335,7 @@ TEST_CASE("misuse: writes on a moved-from byte writer report bad_descriptor and 
   CHECK(s.queued_chunks() == 0);
   CHECK(moved.is_open());
   moved.write("ok");
-  std::error_code ec2;
+  bytecast::error_code ec2;
   CHECK(to_string(s.try_next(ec2)) == "ok");
   CHECK_FALSE(ec2);
 }
@@ -357,7 +357,7 @@ TEST_CASE("misuse: stream() on a moved-from byte writer gives a stream whose rea
   poll(ctx);
   CHECK(r.calls == 1);
   CHECK(r.ec == asio::error::bad_descriptor);
-  std::error_code ec;
+  bytecast::error_code ec;
   CHECK(s.try_next(ec).empty());
   CHECK(ec == asio::error::bad_descriptor);
   CHECK(moved.stream_count() == 0);
@@ -370,7 +370,7 @@ TEST_CASE("misuse: a moved-from byte writer assigned a new writer is usable agai
   w = bytecast::byte_writer(ctx);
   auto s = w.stream();
   w.write("again");
-  std::error_code ec;
+  bytecast::error_code ec;
   CHECK(to_string(s.try_next(ec)) == "again");
 }
 
@@ -521,7 +521,7 @@ TEST_CASE("misuse: a stalled_monitor outliving its io_context with a read pendin
       bytecast::stalled_monitor{w.stream()}.with_timeout(1h));
   tracked_read r;
   auto t = r.token;
-  m->async_next([&r, t](std::error_code e, std::span<const std::byte> b) { r.record(e, to_string(b)); });
+  m->async_next([&r, t](bytecast::error_code e, std::span<const std::byte> b) { r.record(e, to_string(b)); });
   t.reset();
   poll(*ctx);
   REQUIRE(r.calls == 0);
@@ -658,13 +658,13 @@ TEST_CASE("misuse: destroying a stream with a read pending on a running multi-th
       std::optional<bytecast::byte_stream> s;
       bool called = false;
       bool destroyed_while_pending = false;
-      std::error_code ec;
+      bytecast::error_code ec;
     };
     auto st = std::make_shared<state>();
     st->s.emplace(w.stream());
     std::promise<void> done;
     asio::post(strand, [st, strand, &done] {
-      st->s->async_next(asio::bind_executor(strand, [st, &done](std::error_code e, std::span<const std::byte>) {
+      st->s->async_next(asio::bind_executor(strand, [st, &done](bytecast::error_code e, std::span<const std::byte>) {
         st->called = true;
         st->ec = e;
         done.set_value();

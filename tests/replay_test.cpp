@@ -38,7 +38,7 @@ void poll_until(asio::io_context& ctx, Pred done, std::chrono::steady_clock::dur
   FAIL("timed out waiting for a completion");
 }
 
-std::string event_of(std::error_code ec, const std::string& data) {
+std::string event_of(bytecast::error_code ec, const std::string& data) {
   if (!ec) return data.empty() ? "<sentinel>" : data;
   if (ec == asio::error::eof) return "<eof>";
   if (ec == bytecast::error::lagged) return "<lagged>";
@@ -51,7 +51,7 @@ std::string event_of(std::error_code ec, const std::string& data) {
 std::vector<std::string> drain_now(bytecast::byte_stream& s) {
   std::vector<std::string> out;
   for (int guard = 0; guard < 1'000'000; ++guard) {
-    std::error_code ec;
+    bytecast::error_code ec;
     auto b = s.try_next(ec);
     if (ec == asio::error::would_block) return out;
     out.push_back(event_of(ec, to_string(b)));
@@ -65,7 +65,7 @@ template <class T>
 std::vector<std::string> drain_now(bytecast::typed_stream<T>& s) {
   std::vector<std::string> out;
   for (int guard = 0; guard < 1'000'000; ++guard) {
-    std::error_code ec;
+    bytecast::error_code ec;
     auto v = s.try_next(ec);
     if (ec == asio::error::would_block) return out;
     if (ec)
@@ -94,7 +94,7 @@ const char* name(how h) {
 // One read of the given kind; an asynchronous one must not complete inline.
 std::string read_one(asio::io_context& ctx, bytecast::byte_stream& s, how h) {
   if (h == how::try_next) {
-    std::error_code ec;
+    bytecast::error_code ec;
     auto b = s.try_next(ec);
     return event_of(ec, to_string(b));
   }
@@ -118,7 +118,7 @@ std::vector<std::string> read_n(asio::io_context& ctx, bytecast::byte_stream& s,
 bytecast::chunk next_chunk(asio::io_context& ctx, bytecast::byte_stream& s) {
   int calls = 0;
   bytecast::chunk got;
-  s.async_next_chunk([&](std::error_code ec, bytecast::chunk c) {
+  s.async_next_chunk([&](bytecast::error_code ec, bytecast::chunk c) {
     ++calls;
     CHECK_FALSE(ec);
     got = std::move(c);
@@ -274,7 +274,7 @@ TEST_CASE("replay: retained chunks are shared with the live streams, not copied"
   // The span of async_next points at the same bytes too.
   auto late3 = w.stream(bytecast::replay);
   const std::byte* seen = nullptr;
-  late3.async_next([&](std::error_code, std::span<const std::byte> s) { seen = s.data(); });
+  late3.async_next([&](bytecast::error_code, std::span<const std::byte> s) { seen = s.data(); });
   poll_until(ctx, [&] { return seen != nullptr; });
   CHECK(seen == a.data());
 }
@@ -349,8 +349,8 @@ TEST_CASE("replay: replayed and live chunks read through async_read_some as one 
   w.write("cdef");
   w.close();
   std::string all;
-  std::error_code ec = not_called;
-  asio::async_read(late, asio::dynamic_buffer(all), [&](std::error_code e, std::size_t) { ec = e; });
+  bytecast::error_code ec = not_called;
+  asio::async_read(late, asio::dynamic_buffer(all), [&](bytecast::error_code e, std::size_t) { ec = e; });
   CHECK(ec == not_called);
   run_all(ctx, 30s);
   CHECK(ec == asio::error::eof);
@@ -371,7 +371,7 @@ TEST_CASE("replay: typed writers retain the most recent values, counted in items
   // Each replay stream owns its values: reading one does not change another's.
   auto a = w.stream(bytecast::replay);
   auto b = w.stream(bytecast::replay);
-  std::error_code ec;
+  bytecast::error_code ec;
   auto va = a.try_next(ec);
   REQUIRE(va);
   va->assign("changed");
@@ -390,7 +390,7 @@ TEST_CASE("replay: a typed replay stream works with async_next and is not comple
   std::vector<std::string> got;
   for (int k = 0; k < 3; ++k) {
     int calls = 0;
-    late.async_next([&](std::error_code ec, std::optional<int> v) {
+    late.async_next([&](bytecast::error_code ec, std::optional<int> v) {
       ++calls;
       got.push_back(ec ? event_of(ec, "") : v ? std::to_string(*v) : "<sentinel>");
     });
@@ -409,7 +409,7 @@ TEST_CASE("replay: a replay stream's retained backlog counts against queue_limit
   w.write("bbbb");  // no stream yet: retained only
   auto late = w.stream(bytecast::replay);
   CHECK(late.queued_bytes() == 8);
-  std::error_code ec;
+  bytecast::error_code ec;
   CHECK(w.write(as_bytes("cccc"), ec) == 0);
   CHECK(ec == asio::error::would_block);
   size_result r;
@@ -458,7 +458,7 @@ TEST_CASE("replay: replay streams made while a thread writes see no gap and no d
     std::int64_t prev = -1;
     bool sentinel = false;
     for (int guard = 0; guard <= static_cast<int>(writes) + 2; ++guard) {
-      std::error_code ec;
+      bytecast::error_code ec;
       auto b = s.try_next(ec);
       if (ec || b.empty()) {
         sentinel = !ec;

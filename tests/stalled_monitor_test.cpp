@@ -28,14 +28,14 @@ using clock_type = std::chrono::steady_clock;
 namespace {
 
 // Ints queued in a std::deque; a steady_timer that never expires serves as the wake-up signal
-// (every push cancels it). Completion: void(std::error_code, int); after close, reads complete
+// (every push cancels it). Completion: void(bytecast::error_code, int); after close, reads complete
 // with asio::error::eof. Per-operation cancellation (terminal, partial, total) completes a
 // pending read with operation_aborted and takes nothing. All state lives on the stream's strand;
 // int_source::write and close may be called from any thread.
 class int_stream {
   struct op_base {
     virtual ~op_base() = default;
-    virtual void finish(std::error_code ec, int v) = 0;
+    virtual void finish(bytecast::error_code ec, int v) = 0;
     asio::any_io_executor handler_ex;  // where the completion runs
     bool cancelled = false;            // on the stream's strand
     bool done = false;                 // on the stream's strand
@@ -44,7 +44,7 @@ class int_stream {
   template <class Handler>
   struct op final : op_base {
     explicit op(Handler&& h) : handler(std::move(h)) {}
-    void finish(std::error_code ec, int v) override {
+    void finish(bytecast::error_code ec, int v) override {
       // Runs on the handler's executor, where the cancellation signal is emitted: the slot is
       // cleared there, never concurrently with an emit.
       if (slot.is_connected()) slot.clear();
@@ -69,10 +69,10 @@ class int_stream {
       }
       if (closed) return complete(o, asio::error::eof, 0);
       wake.expires_at(asio::steady_timer::time_point::max());
-      wake.async_wait([self = shared_from_this(), o](std::error_code) { self->attempt(o); });
+      wake.async_wait([self = shared_from_this(), o](bytecast::error_code) { self->attempt(o); });
     }
 
-    static void complete(const std::shared_ptr<op_base>& o, std::error_code ec, int v) {
+    static void complete(const std::shared_ptr<op_base>& o, bytecast::error_code ec, int v) {
       o->done = true;
       asio::post(o->handler_ex, [o, ec, v] { o->finish(ec, v); });
     }
@@ -124,7 +124,7 @@ class int_stream {
 
   template <class CompletionToken>
   auto async_next(CompletionToken&& token) {
-    return asio::async_initiate<CompletionToken, void(std::error_code, int)>(initiate_next{st_}, token);
+    return asio::async_initiate<CompletionToken, void(bytecast::error_code, int)>(initiate_next{st_}, token);
   }
 
  private:
@@ -183,7 +183,7 @@ class int_source {
 struct item {
   enum what_t { value, end, timed_out, aborted, other } what = other;
   int v = -1;
-  std::error_code ec;
+  bytecast::error_code ec;
 
   friend bool operator==(const item& a, const item& b) { return a.what == b.what && a.v == b.v; }
 };
@@ -199,7 +199,7 @@ std::string describe(const item& i) {
   return "<" + i.ec.message() + ">";
 }
 
-inline item classify_error(std::error_code ec) {
+inline item classify_error(bytecast::error_code ec) {
   if (ec == asio::error::timed_out) return {item::timed_out, -1, ec};
   if (ec == asio::error::operation_aborted) return {item::aborted, -1, ec};
   return {item::other, -1, ec};
@@ -214,7 +214,7 @@ struct byte_kind {
   void write(int v) { w.write(std::to_string(v)); }
   void close() { w.close(); }
 
-  static item decode(std::error_code ec, value_type b) {
+  static item decode(bytecast::error_code ec, value_type b) {
     if (ec) return classify_error(ec);
     if (b.empty()) return {item::end, -1, ec};
     return {item::value, std::stoi(to_string(b)), ec};
@@ -233,7 +233,7 @@ struct typed_kind {
   void write(int v) { w.write(v); }
   void close() { w.close(); }
 
-  static item decode(std::error_code ec, const value_type& v) {
+  static item decode(bytecast::error_code ec, const value_type& v) {
     if (ec) return classify_error(ec);
     if (!v) return {item::end, -1, ec};
     return {item::value, *v, ec};
@@ -252,7 +252,7 @@ struct user_kind {
   void write(int v) { src.write(v); }
   void close() { src.close(); }
 
-  static item decode(std::error_code ec, value_type v) {
+  static item decode(bytecast::error_code ec, value_type v) {
     if (ec == asio::error::eof) return {item::end, -1, ec};
     if (ec) return classify_error(ec);
     return {item::value, v, ec};
@@ -269,13 +269,13 @@ using monitor_for = bytecast::stalled_monitor<typename Kind::stream_type>;
 template <class Kind>
 struct monitored {
   int calls = 0;
-  std::error_code ec = not_called;
+  bytecast::error_code ec = not_called;
   item got;
   bool value_initialised = false;
   clock_type::time_point at{};
 
   auto handler() {
-    return [this](std::error_code e, typename Kind::value_type v) {
+    return [this](bytecast::error_code e, typename Kind::value_type v) {
       at = clock_type::now();  // first: the delivery time as the reader sees it
       ++calls;
       ec = e;
@@ -314,7 +314,7 @@ struct scheduler {
   template <class Fn>
   void after(clock_type::duration d, Fn fn) {
     auto& t = timers.emplace_back(ctx, d);
-    t.async_wait([fn = std::move(fn)](std::error_code ec) mutable {
+    t.async_wait([fn = std::move(fn)](bytecast::error_code ec) mutable {
       if (!ec) fn();
     });
   }
@@ -751,7 +751,7 @@ TEST_CASE("stalled_monitor: completion handlers run on their associated executor
   int calls = 0;
   bool on_other = false;
   std::optional<int> got;
-  m.async_next(asio::bind_executor(other_ctx, [&](std::error_code, std::optional<int> v) {
+  m.async_next(asio::bind_executor(other_ctx, [&](bytecast::error_code, std::optional<int> v) {
     ++calls;
     on_other = other_ctx.get_executor().running_in_this_thread();
     got = v;
@@ -875,7 +875,7 @@ TEMPLATE_TEST_CASE("stalled_monitor: a read raced by a timer with || loses no it
   int next = 0;
   std::function<void()> write_next = [&] {
     writer_timer.expires_after(3ms);
-    writer_timer.async_wait([&](std::error_code) {
+    writer_timer.async_wait([&](bytecast::error_code) {
       if (next < 100) {
         src.write(next++);
         write_next();

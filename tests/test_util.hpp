@@ -1,38 +1,8 @@
 // Shared helpers for the bytecast unit tests.
 #pragma once
 
-// The umbrella header comes first: it sets up what Asio needs (coroutine detection on clang 14)
-// before any Asio header is seen.
-#include <bytecast/bytecast.hpp>
-
-#include <asio/bind_cancellation_slot.hpp>
-#include <asio/bind_executor.hpp>
-#include <asio/buffer.hpp>
-#include <asio/cancellation_signal.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/error.hpp>
-#include <asio/executor_work_guard.hpp>
-#include <asio/io_context.hpp>
-#include <asio/post.hpp>
-#include <asio/read.hpp>
-#include <asio/redirect_error.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/strand.hpp>
-#include <asio/this_coro.hpp>
-#include <asio/thread_pool.hpp>
-#include <asio/use_awaitable.hpp>
-#include <asio/use_future.hpp>
-#include <asio/version.hpp>
-#include <asio/write.hpp>
-#include <asio/experimental/awaitable_operators.hpp>
-#if ASIO_VERSION >= 102400
-#include <asio/as_tuple.hpp>
-#include <asio/deferred.hpp>
-#else
-#include <asio/experimental/as_tuple.hpp>
-#include <asio/experimental/deferred.hpp>
-#endif
+// bytecast, then Asio (standalone or Boost.Asio): the backend's headers and a global `asio`.
+#include "backend.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -78,8 +48,8 @@ extern "C" std::size_t __sanitizer_get_current_allocated_bytes();
 
 namespace Catch {
 template <>
-struct StringMaker<std::error_code> {
-  static std::string convert(const std::error_code& ec) {
+struct StringMaker<bytecast::error_code> {
+  static std::string convert(const bytecast::error_code& ec) {
     return ec ? std::string(ec.category().name()) + ":" + std::to_string(ec.value()) + " (" + ec.message() + ")"
               : std::string("success");
   }
@@ -91,7 +61,7 @@ namespace bytecast_test {
 using namespace std::chrono_literals;
 
 // Token names that moved out of asio::experimental in Asio 1.24.
-#if ASIO_VERSION >= 102400
+#if BYTECAST_ASIO_VERSION >= 102400
 using asio::as_tuple;
 using asio::deferred;
 #else
@@ -100,7 +70,7 @@ using asio::experimental::deferred;
 #endif
 
 // A value no real completion produces: results are seeded with it to detect inline completion.
-inline const std::error_code not_called = make_error_code(asio::error::no_protocol_option);
+inline const bytecast::error_code not_called = make_error_code(asio::error::no_protocol_option);
 
 inline std::span<const std::byte> as_bytes(std::string_view s) noexcept {
   return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
@@ -168,12 +138,12 @@ inline bool run_on_threads(asio::io_context& ctx, int n, std::chrono::steady_clo
 // Result of a callback-style read, seeded so that an inline completion is visible.
 struct next_result {
   int calls = 0;
-  std::error_code ec = not_called;
+  bytecast::error_code ec = not_called;
   std::string data = "<not called>";
   bool empty_span = false;
 
   auto handler() {
-    return [this](std::error_code e, std::span<const std::byte> b) {
+    return [this](bytecast::error_code e, std::span<const std::byte> b) {
       ++calls;
       ec = e;
       data = to_string(b);
@@ -181,7 +151,7 @@ struct next_result {
     };
   }
   auto chunk_handler() {
-    return [this](std::error_code e, bytecast::chunk c) {
+    return [this](bytecast::error_code e, bytecast::chunk c) {
       ++calls;
       ec = e;
       data = to_string(c.bytes());
@@ -192,11 +162,11 @@ struct next_result {
 
 struct size_result {
   int calls = 0;
-  std::error_code ec = not_called;
+  bytecast::error_code ec = not_called;
   std::size_t n = 987654321;
 
   auto handler() {
-    return [this](std::error_code e, std::size_t k) {
+    return [this](bytecast::error_code e, std::size_t k) {
       ++calls;
       ec = e;
       n = k;

@@ -35,12 +35,12 @@ void poll_until(asio::io_context& ctx, Pred done, std::chrono::steady_clock::dur
 template <class T>
 struct typed_result {
   int calls = 0;
-  std::error_code ec = not_called;
+  bytecast::error_code ec = not_called;
   std::optional<T> value;
   bool has_value = false;
 
   auto handler() {
-    return [this](std::error_code e, std::optional<T> v) {
+    return [this](bytecast::error_code e, std::optional<T> v) {
       ++calls;
       ec = e;
       has_value = v.has_value();
@@ -130,7 +130,7 @@ TEST_CASE("typed_writer: the aliases and member types are as documented") {
                                 bytecast::typed_stream<int>>);
   STATIC_REQUIRE(std::is_same_v<decltype(std::declval<const bytecast::typed_writer<int>&>().id()), std::uint64_t>);
   STATIC_REQUIRE(std::is_same_v<decltype(std::declval<bytecast::typed_stream<int>&>().try_next(
-                                    std::declval<std::error_code&>())),
+                                    std::declval<bytecast::error_code&>())),
                                 std::optional<int>>);
   STATIC_REQUIRE(std::is_same_v<decltype(std::declval<bytecast::typed_writer<int>&>().write(1)), void>);
   STATIC_REQUIRE(std::is_same_v<decltype(std::declval<bytecast::typed_writer<int>&>().write(std::declval<const int&>())),
@@ -257,7 +257,7 @@ TEST_CASE("typed_stream: try_next returns queued values, nullopt once, then eof"
   w.write("b");
   w.close();
 
-  std::error_code ec = not_called;
+  bytecast::error_code ec = not_called;
   auto v = s.try_next(ec);
   CHECK_FALSE(ec);
   REQUIRE(v.has_value());
@@ -284,7 +284,7 @@ TEST_CASE("typed_stream: try_next reports would_block while nothing is queued") 
   asio::io_context ctx;
   bytecast::typed_writer<int> w(ctx);
   auto s = w.stream();
-  std::error_code ec = not_called;
+  bytecast::error_code ec = not_called;
   auto v = s.try_next(ec);
   CHECK(ec == asio::error::would_block);
   CHECK_FALSE(v.has_value());
@@ -310,7 +310,7 @@ TEST_CASE("typed_stream: try_next while an async_next is pending reports already
   poll(ctx);
   REQUIRE(pending.calls == 0);
 
-  std::error_code ec = not_called;
+  bytecast::error_code ec = not_called;
   auto v = s.try_next(ec);
   CHECK(ec == asio::error::already_started);
   CHECK_FALSE(v.has_value());
@@ -333,7 +333,7 @@ TEST_CASE("typed_stream: try_next and async_next share one read position") {
   for (int i = 0; i < 6; ++i) w.write(i);
   w.close();
   std::vector<int> got;
-  std::error_code ec;
+  bytecast::error_code ec;
   for (int i = 0; i < 3; ++i) {
     auto v = s.try_next(ec);
     REQUIRE_FALSE(ec);
@@ -357,14 +357,14 @@ TEST_CASE("typed_stream: the documented drain loop reads everything") {
   auto s = w.stream();
   for (int i = 0; i < 10; ++i) w.write(i);
   auto later = std::make_shared<asio::steady_timer>(ctx, 20ms);
-  later->async_wait([&](std::error_code) {
+  later->async_wait([&](bytecast::error_code) {
     for (int i = 10; i < 20; ++i) w.write(i);
     w.close();
   });
   auto got = run_coro(ctx, [&]() -> asio::awaitable<std::vector<int>> {
     std::vector<int> out;
     for (;;) {
-      std::error_code ec;
+      bytecast::error_code ec;
       auto v = s.try_next(ec);
       if (ec == asio::error::would_block)
         v = co_await s.async_next(asio::use_awaitable);
@@ -393,7 +393,7 @@ TEST_CASE("typed_stream: each stream owns its value") {
   w.write(original);
   original.push_back(4);  // the caller's object is not shared with the streams
 
-  std::error_code ec;
+  bytecast::error_code ec;
   auto va = a.try_next(ec);
   REQUIRE_FALSE(ec);
   REQUIRE(va);
@@ -416,7 +416,7 @@ TEST_CASE("typed_stream: each stream holds its own copy of a shared_ptr, and the
   w.write(p);
   CHECK(p.use_count() == 4);  // the caller's plus one per stream
   {
-    std::error_code ec;
+    bytecast::error_code ec;
     auto va = a.try_next(ec);
     auto vb = b.try_next(ec);
     auto vc = c.try_next(ec);
@@ -464,7 +464,7 @@ TEST_CASE("typed_writer: write copies once per stream, and write(T&&) moves into
   }
   // Reading moves the value out: no further copies.
   const int copies_before = counters->copies;
-  std::error_code ec;
+  bytecast::error_code ec;
   for (auto& r : readers) {
     for (;;) {
       auto v = r.try_next(ec);
@@ -494,7 +494,7 @@ TEST_CASE("typed_stream: a T without default constructor works") {
     got.push_back(r.value->text);
   }
   CHECK(got == std::vector<std::string>{"0", "1", "2", "3", "4"});
-  std::error_code ec;
+  bytecast::error_code ec;
   for (int i = 0; i < 5; ++i) {
     auto v = t.try_next(ec);
     REQUIRE_FALSE(ec);
@@ -523,7 +523,7 @@ TEST_CASE("typed_stream: a T without default constructor works with coroutines")
     try {
       co_await s.async_next(asio::use_awaitable);
       out.push_back("<no throw>");
-    } catch (const std::system_error& e) {
+    } catch (const bytecast::system_error& e) {
       out.push_back(e.code() == asio::error::eof ? "<eof>" : e.code().message());
     }
     co_return out;
@@ -554,7 +554,7 @@ TEST_CASE("typed_writer: write after close throws broken_pipe and delivers nothi
         w.write(std::string("after (rvalue)"));
       else
         w.write(lvalue);
-    } catch (const std::system_error& e) {
+    } catch (const bytecast::system_error& e) {
       threw = true;
       CHECK(e.code() == asio::error::broken_pipe);
     }
@@ -603,7 +603,7 @@ TEST_CASE("typed_writer: stream_count forgets destroyed streams after the next w
   w.write(1);
   CHECK(w.stream_count() == 1);
   w.close();
-  std::error_code ec;
+  bytecast::error_code ec;
   CHECK(a.try_next(ec) == std::optional<int>(1));
 }
 
@@ -721,7 +721,7 @@ TEST_CASE("typed_stream: completion handlers run on their associated executor") 
   int calls = 0;
   bool on_other = false;
   std::optional<int> got;
-  s.async_next(asio::bind_executor(other_ctx, [&](std::error_code, std::optional<int> v) {
+  s.async_next(asio::bind_executor(other_ctx, [&](bytecast::error_code, std::optional<int> v) {
     ++calls;
     on_other = other_ctx.get_executor().running_in_this_thread();
     got = v;
@@ -765,7 +765,7 @@ TEST_CASE("typed_stream: async_next works with use_future, deferred and as_tuple
     if (ready) {
       try {
         f.get();
-      } catch (const std::system_error& e) {
+      } catch (const bytecast::system_error& e) {
         eof = e.code() == asio::error::eof;
       }
     }
@@ -879,7 +879,7 @@ TEST_CASE("typed_stream: a read raced by a timer with || loses no value") {
   int next = 0;
   std::function<void()> write_next = [&] {
     writer_timer->expires_after(3ms);
-    writer_timer->async_wait([&](std::error_code) {
+    writer_timer->async_wait([&](bytecast::error_code) {
       if (next < 100) {
         w.write(next++);
         write_next();
@@ -945,7 +945,7 @@ TEST_CASE("typed_stream: several writer threads and readers on a 2-thread io_con
       try {
         for (;;) {
           std::optional<tagged> v;
-          std::error_code ec;
+          bytecast::error_code ec;
           if (drain_first) v = s.try_next(ec);
           if (!drain_first || ec == asio::error::would_block)
             v = co_await s.async_next(asio::use_awaitable);

@@ -8,9 +8,7 @@
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
 
-#include <bytecast/bytecast.hpp>
-
-#include <asio/io_context.hpp>
+#include "../backend.hpp" // bytecast, then the Asio backend's headers and a global `asio`
 
 #define CATCH_CONFIG_MAIN
 #include <catch2/catch.hpp>
@@ -53,7 +51,7 @@ std::string text(std::span<const std::byte> b) { return {reinterpret_cast<const 
 std::vector<std::string> drain(bytecast::byte_stream& s) {
   std::vector<std::string> out;
   for (;;) {
-    std::error_code ec;
+    bytecast::error_code ec;
     auto b = s.try_next(ec);
     if (ec == asio::error::would_block || ec || b.empty()) return out;
     out.push_back(text(b));
@@ -64,7 +62,7 @@ template <class T>
 std::vector<T> drain(bytecast::typed_stream<T>& s) {
   std::vector<T> out;
   for (;;) {
-    std::error_code ec;
+    bytecast::error_code ec;
     auto v = s.try_next(ec);
     if (ec || !v) return out;
     out.push_back(std::move(*v));
@@ -173,7 +171,7 @@ TEST_CASE("typed_writer: a value copy that throws in write(const T&) propagates 
   fragile::copies_left = 0;
   CHECK_THROWS_AS(w.write(v), std::runtime_error);
   fragile::copies_left = -1;
-  std::error_code ec;
+  bytecast::error_code ec;
   CHECK_FALSE(a.try_next(ec).has_value());
   CHECK(ec == asio::error::would_block);
   w.write(v);

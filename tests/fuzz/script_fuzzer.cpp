@@ -38,13 +38,7 @@
 // Built as a libFuzzer target with clang (BYTECAST_FUZZ=ON), and as a plain executable that
 // replays files and directories given on its command line (bytecast_fuzz_replay, in the normal
 // test suite with the checked-in corpus).
-#include <bytecast/bytecast.hpp>
-
-#include <asio/bind_cancellation_slot.hpp>
-#include <asio/buffer.hpp>
-#include <asio/cancellation_signal.hpp>
-#include <asio/io_context.hpp>
-#include <asio/write.hpp>
+#include "../backend.hpp" // bytecast, then the Asio backend's headers and a global `asio`
 
 #include <array>
 #include <cstdarg>
@@ -87,7 +81,7 @@ enum class policy { unbounded, wait, drop_oldest, disconnect };
 
 constexpr std::size_t stream_slots = 4;
 
-std::string ec_name(std::error_code ec) {
+std::string ec_name(bytecast::error_code ec) {
   return ec ? std::string(ec.category().name()) + ":" + ec.message() : std::string("success");
 }
 
@@ -342,10 +336,10 @@ class fuzz_run {
       case 1:
       case 2:
       case 3: {
-        std::error_code ec;
+        bytecast::error_code ec;
         std::size_t n = 0;
         // asio::write never calls write_some for an empty buffer sequence: no error then.
-        const std::error_code expected = how % 4 == 3 && size == 0 ? std::error_code() : expected_sync(c);
+        const bytecast::error_code expected = how % 4 == 3 && size == 0 ? bytecast::error_code() : expected_sync(c);
         switch (how % 4) {
           case 0:
             n = w.write(data, ec);
@@ -353,7 +347,7 @@ class fuzz_run {
           case 1:
             try {
               n = w.write(data);
-            } catch (const std::system_error& e) {
+            } catch (const bytecast::system_error& e) {
               ec = e.code();
             }
             break;
@@ -367,7 +361,7 @@ class fuzz_run {
           default:
             try {
               n = asio::write(w, asio::buffer(*c));
-            } catch (const std::system_error& e) {
+            } catch (const bytecast::system_error& e) {
               ec = e.code();
             }
             break;
@@ -385,7 +379,7 @@ class fuzz_run {
   }
 
   // What a synchronous write of `c` must report now.
-  [[nodiscard]] std::error_code expected_sync(const chunk_ptr& c) const {
+  [[nodiscard]] bytecast::error_code expected_sync(const chunk_ptr& c) const {
     if (!open_) return asio::error::broken_pipe;
     if (c->empty()) return {};
     if (must_wait(c->size())) return asio::error::would_block;
@@ -408,7 +402,7 @@ class fuzz_run {
       pw->expected = pending_write::expect::success;
     }
     pending_write* p = pw.get();
-    auto handler = [this, p](std::error_code ec, std::size_t n) { on_write_complete(p, ec, n); };
+    auto handler = [this, p](bytecast::error_code ec, std::size_t n) { on_write_complete(p, ec, n); };
     ++started_;
     initiating_ = true;
     const int form = (how / 32) % 3;
@@ -436,12 +430,12 @@ class fuzz_run {
     writes_.push_back(std::move(pw));
   }
 
-  void on_write_complete(pending_write* p, std::error_code ec, std::size_t n) {
+  void on_write_complete(pending_write* p, bytecast::error_code ec, std::size_t n) {
     FUZZ_CHECK(!initiating_, "write %d completed inside its initiating call", p->id);
     FUZZ_CHECK(!p->done, "write %d completed twice", p->id);
     p->done = true;
     ++completed_;
-    std::error_code expected;
+    bytecast::error_code expected;
     switch (p->expected) {
       case pending_write::expect::parked:
         fuzz_fail("write %d of %zu bytes completed with %s while the model has it waiting for room", p->id,
@@ -578,7 +572,7 @@ class fuzz_run {
       auto probe = std::make_shared<int>(0);
       ++started_;
       initiating_ = true;
-      auto check = [this, probe](std::error_code ec, auto&&...) {
+      auto check = [this, probe](bytecast::error_code ec, auto&&...) {
         FUZZ_CHECK(!initiating_, "a second read completed inside its initiating call");
         FUZZ_CHECK(++*probe == 1, "a second read completed twice");
         FUZZ_CHECK(ec == asio::error::already_started, "a second read completed with %s", ec_name(ec).c_str());
@@ -611,13 +605,13 @@ class fuzz_run {
     ++started_;
     initiating_ = true;
     // Each form with and without a cancellation slot.
-    auto on_span = [this, slot_index, p](std::error_code ec, std::span<const std::byte> s) {
+    auto on_span = [this, slot_index, p](bytecast::error_code ec, std::span<const std::byte> s) {
       on_read_complete(slot_index, p, ec, bytes(s.begin(), s.end()), s.empty());
     };
-    auto on_chunk = [this, slot_index, p](std::error_code ec, bytecast::chunk c) {
+    auto on_chunk = [this, slot_index, p](bytecast::error_code ec, bytecast::chunk c) {
       on_read_complete(slot_index, p, ec, bytes(c.bytes().begin(), c.bytes().end()), c.empty());
     };
-    auto on_size = [this, slot_index, p](std::error_code ec, std::size_t n) {
+    auto on_size = [this, slot_index, p](bytecast::error_code ec, std::size_t n) {
       FUZZ_CHECK(n <= p->buffer_size, "async_read_some returned %zu for a %zu-byte buffer", n, p->buffer_size);
       on_read_complete(slot_index, p, ec, bytes(p->buffer.get(), p->buffer.get() + n), n == 0);
     };
@@ -666,7 +660,7 @@ class fuzz_run {
   }
 
   // Completion of a read: compares it with what the model says the read takes now.
-  void on_read_complete(std::size_t slot_index, pending_read* p, std::error_code ec, bytes got, bool empty) {
+  void on_read_complete(std::size_t slot_index, pending_read* p, bytecast::error_code ec, bytes got, bool empty) {
     FUZZ_CHECK(!initiating_, "%s (read %d) completed inside its initiating call", name(p->kind), p->id);
     stream_slot& sl = slots_[slot_index];
     ++completed_;
@@ -700,7 +694,7 @@ class fuzz_run {
 
   // The model's side of one read (async or try_next): `got` is what the library returned.
   // Returns false if the model says the read has to wait.
-  bool check_take(model_stream& m, read_kind kind, std::size_t buffer_size, std::error_code ec, const bytes& got,
+  bool check_take(model_stream& m, read_kind kind, std::size_t buffer_size, bytecast::error_code ec, const bytes& got,
                   bool empty, const char* what, bool completed) {
     const bool some = kind == read_kind::read_some || kind == read_kind::read_some_two;
     if (kind == read_kind::read_zero) {
@@ -778,7 +772,7 @@ class fuzz_run {
   void try_next(std::size_t i) {
     stream_slot& sl = slots_[i];
     if (!sl.s) return;
-    std::error_code ec;
+    bytecast::error_code ec;
     auto b = sl.s->try_next(ec);
     if (sl.op) {
       FUZZ_CHECK(ec == asio::error::already_started && b.empty(), "try_next during a pending read: %s",
@@ -858,7 +852,7 @@ class fuzz_run {
       if (!sl.s) continue;
       FUZZ_CHECK(!sl.op || sl.op->kind == read_kind::read_zero, "stream %zu: a read still pending after close", i);
       for (int guard = 0; guard < 100000; ++guard) {
-        std::error_code ec;
+        bytecast::error_code ec;
         auto b = sl.s->try_next(ec);
         FUZZ_CHECK(ec != asio::error::would_block, "stream %zu: would_block after close", i);
         const bool end = (!ec && b.empty()) || ec == asio::error::eof || ec == bytecast::error::overflowed;

@@ -16,12 +16,7 @@
 //     with a read already queued, some wrapped in a stalled_monitor,
 //   - short-lived writers of every kind with a few streams and writes, destroyed before or after
 //     their streams, some with a bounded async_write parked when they are destroyed.
-#include <bytecast/bytecast.hpp>
-
-#include <asio/bind_executor.hpp>
-#include <asio/buffer.hpp>
-#include <asio/executor_work_guard.hpp>
-#include <asio/io_context.hpp>
+#include "../backend.hpp" // bytecast, then the Asio backend's headers and a global `asio`
 
 #include <atomic>
 #include <chrono>
@@ -203,7 +198,7 @@ int main(int argc, char** argv) {
       live.write_some(bytes);
       dropping.write_some(bytes);
       cutting.write_some(bytes);
-      std::error_code ec;
+      bytecast::error_code ec;
       waiting.write_some(bytes, ec);  // would_block while a stream is full: fine
       typed.write(payload.substr(0, size % 40));
       ++n;
@@ -225,7 +220,7 @@ int main(int argc, char** argv) {
   // complete exactly once: the started and completed counts must meet.
   auto count_handler = [&reads](op_kind k) {
     reads.started[k].fetch_add(1, std::memory_order_relaxed);
-    return [&reads, k](std::error_code ec, auto&&...) {
+    return [&reads, k](bytecast::error_code ec, auto&&...) {
       if (ec == asio::error::operation_aborted || ec == asio::error::broken_pipe)
         reads.aborted.fetch_add(1, std::memory_order_relaxed);
       else if (ec && ec != bytecast::error::lagged && ec != bytecast::error::overflowed && ec != asio::error::eof) {
@@ -246,7 +241,7 @@ int main(int argc, char** argv) {
         if (how < 4) {
           s.async_next(count_handler(live_next));  // parked or queued when destroyed
         } else if (how < 8) {
-          std::error_code ec;
+          bytecast::error_code ec;
           for (int k = 0; k < 4; ++k) (void)s.try_next(ec);
         } else if (how < 9) {
           bytecast::stalled_monitor m{std::move(s)};
@@ -271,7 +266,7 @@ int main(int argc, char** argv) {
       }
       case 4: {
         auto s = waiting.stream();
-        std::error_code ec;
+        bytecast::error_code ec;
         if (how < 8) (void)s.try_next(ec);
         break;
       }
@@ -280,7 +275,7 @@ int main(int argc, char** argv) {
         if (how < 4) {
           s.async_next(count_handler(typed_next));
         } else if (how < 8) {
-          std::error_code ec;
+          bytecast::error_code ec;
           (void)s.try_next(ec);
         }
         break;
@@ -318,7 +313,7 @@ int main(int argc, char** argv) {
             options(16, how & 1 ? bytecast::overflow_policy::drop_oldest : bytecast::overflow_policy::disconnect, 32));
         std::optional<bytecast::byte_stream> s(w.stream());
         for (int k = 0; k < 3; ++k) w.write_some(bytes);
-        std::error_code ec;
+        bytecast::error_code ec;
         (void)s->try_next(ec);
         if (how & 2) s.reset();  // before the writer
         break;

@@ -24,29 +24,7 @@
 // Decisions come from per-actor generators derived from the seed, so a seed replays the same
 // decisions (the thread interleaving is the machine's). The seed is printed first; the program
 // prints a summary and exits non-zero if anything failed, or if a round hangs (watchdog).
-#include <bytecast/bytecast.hpp>
-
-#include <asio/bind_cancellation_slot.hpp>
-#include <asio/bind_executor.hpp>
-#include <asio/buffer.hpp>
-#include <asio/cancellation_signal.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/executor_work_guard.hpp>
-#include <asio/io_context.hpp>
-#include <asio/post.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/strand.hpp>
-#include <asio/this_coro.hpp>
-#include <asio/use_awaitable.hpp>
-#include <asio/version.hpp>
-#include <asio/write.hpp>
-#include <asio/experimental/awaitable_operators.hpp>
-#if ASIO_VERSION >= 102400
-#include <asio/as_tuple.hpp>
-#else
-#include <asio/experimental/as_tuple.hpp>
-#endif
+#include "../backend.hpp" // bytecast, then the Asio backend's headers and a global `asio`
 
 #include <algorithm>
 #include <array>
@@ -77,7 +55,7 @@ namespace {
 using namespace std::chrono_literals;
 using namespace asio::experimental::awaitable_operators;
 using steady = std::chrono::steady_clock;
-#if ASIO_VERSION >= 102400
+#if BYTECAST_ASIO_VERSION >= 102400
 using asio::as_tuple;
 #else
 using asio::experimental::as_tuple;
@@ -542,7 +520,7 @@ void arm(const std::shared_ptr<reader_local<Stream>>& l, pending_plan plan, std:
   l->destroyed_while_pending = false;
   if (plan == pending_plan::none || plan == pending_plan::destroy_elsewhere) return;
   l->timer.expires_after(delay);
-  l->timer.async_wait([l, gen, plan, type](std::error_code ec) {
+  l->timer.async_wait([l, gen, plan, type](bytecast::error_code ec) {
     if (ec || !l->pending || l->generation != gen) return;
     if (plan == pending_plan::cancel) {
       l->cancel_emitted = true;
@@ -597,20 +575,20 @@ enum class step { more, finished, stop };
 // ---------------------------------------------------------------------------------------------
 
 struct span_result {
-  std::error_code ec;
+  bytecast::error_code ec;
   std::span<const std::byte> b;
 };
 struct chunk_result {
-  std::error_code ec;
+  bytecast::error_code ec;
   bytecast::chunk c;
 };
 struct size_result {
-  std::error_code ec;
+  bytecast::error_code ec;
   std::size_t n = 0;
 };
 
 // Handles the result of a whole-chunk read (async_next, async_next_chunk, try_next).
-step on_next_result(reader_state& rs, std::error_code ec, std::span<const std::byte> b, std::uint64_t dropped,
+step on_next_result(reader_state& rs, bytecast::error_code ec, std::span<const std::byte> b, std::uint64_t dropped,
                     bool abort_allowed) {
   if (!ec) {
     if (b.empty()) {
@@ -634,7 +612,7 @@ step on_next_result(reader_state& rs, std::error_code ec, std::span<const std::b
   return step::stop;
 }
 
-step on_read_some_result(reader_state& rs, std::error_code ec, std::span<const std::byte> data, std::size_t requested,
+step on_read_some_result(reader_state& rs, bytecast::error_code ec, std::span<const std::byte> data, std::size_t requested,
                          std::uint64_t dropped, bool abort_allowed) {
   if (!ec) {
     if (data.empty() && requested != 0) {
@@ -684,7 +662,7 @@ asio::awaitable<void> byte_reader(std::shared_ptr<reader_state> rs, bytecast::by
       rs->last_op = "try_next";
       // Drain what is queued without a round trip, as the API's fast loop does.
       for (int k = pick<int>(rng, 1, 64); k > 0 && st == step::more; --k) {
-        std::error_code ec;
+        bytecast::error_code ec;
         auto b = s.try_next(ec);
         if (ec == asio::error::would_block) break;
         st = on_next_result(*rs, ec, b, s.dropped(), false);
@@ -761,12 +739,12 @@ asio::awaitable<void> byte_reader(std::shared_ptr<reader_state> rs, bytecast::by
       // already_started, and try_next must refuse too; neither may disturb the first read.
       auto start_probe = [rs, l, &rng] {
         auto& s2 = *l->stream;
-        std::error_code ec;
+        bytecast::error_code ec;
         auto b = s2.try_next(ec);
         if (ec != asio::error::already_started || !b.empty())
           rs->error("try_next during a pending read: '%s'", ec.message().c_str());
         ++rs->initiated;
-        auto check = [rs](std::error_code e, auto&&...) {
+        auto check = [rs](bytecast::error_code e, auto&&...) {
           if (rs->initiating) rs->error("the second read completed inside its initiating call");
           if (e != asio::error::already_started) rs->error("a second read completed with '%s'", e.message().c_str());
           stats.already_started.fetch_add(1, std::memory_order_relaxed);
@@ -847,7 +825,7 @@ asio::awaitable<void> byte_reader(std::shared_ptr<reader_state> rs, bytecast::by
   if (st == step::finished && l->stream) {
     // After the sentinel: eof, every time. After overflowed: overflowed again.
     const bool was_overflowed = rs->end == end_kind::overflowed;
-    std::error_code ec;
+    bytecast::error_code ec;
     (void)l->stream->try_next(ec);
     if (was_overflowed ? ec != bytecast::error::overflowed : ec != asio::error::eof)
       rs->error("try_next after the end: '%s'", ec.message().c_str());
@@ -867,11 +845,11 @@ asio::awaitable<void> byte_reader(std::shared_ptr<reader_state> rs, bytecast::by
 // ---------------------------------------------------------------------------------------------
 
 struct value_result {
-  std::error_code ec;
+  bytecast::error_code ec;
   std::optional<item> v;
 };
 
-step on_value_result(reader_state& rs, std::error_code ec, const std::optional<item>& v, std::uint64_t dropped,
+step on_value_result(reader_state& rs, bytecast::error_code ec, const std::optional<item>& v, std::uint64_t dropped,
                      bool abort_allowed) {
   if (!ec) {
     if (!v) {
@@ -925,7 +903,7 @@ asio::awaitable<void> typed_reader(std::shared_ptr<reader_state> rs, typed_strea
     if (action < 25) {
       rs->last_op = "try_next";
       for (int k = pick<int>(rng, 1, 64); k > 0 && st == step::more; --k) {
-        std::error_code ec;
+        bytecast::error_code ec;
         auto v = s.try_next(ec);
         if (ec == asio::error::would_block) break;
         st = on_value_result(*rs, ec, v, s.dropped(), false);
@@ -959,13 +937,13 @@ asio::awaitable<void> typed_reader(std::shared_ptr<reader_state> rs, typed_strea
       auto r = co_await callback_op<value_result>(rs.get(), l->strand, [&](auto h) {
         l->stream->async_next(asio::bind_cancellation_slot(slot, std::move(h)));
         if (probe) {
-          std::error_code ec;
+          bytecast::error_code ec;
           auto v = l->stream->try_next(ec);
           if (ec != asio::error::already_started || v)
             rs->error("try_next during a pending read: '%s'", ec.message().c_str());
           ++rs->initiated;
           rs->initiating = true;
-          l->stream->async_next(asio::bind_executor(l->strand, [rs](std::error_code e, std::optional<item> v2) {
+          l->stream->async_next(asio::bind_executor(l->strand, [rs](bytecast::error_code e, std::optional<item> v2) {
             if (rs->initiating) rs->error("the second read completed inside its initiating call");
             if (e != asio::error::already_started || v2)
               rs->error("a second read completed with '%s'", e.message().c_str());
@@ -990,7 +968,7 @@ asio::awaitable<void> typed_reader(std::shared_ptr<reader_state> rs, typed_strea
   }
   if (st == step::finished && l->stream) {
     const bool was_overflowed = rs->end == end_kind::overflowed;
-    std::error_code ec;
+    bytecast::error_code ec;
     (void)l->stream->try_next(ec);
     if (was_overflowed ? ec != bytecast::error::overflowed : ec != asio::error::eof)
       rs->error("try_next after the end: '%s'", ec.message().c_str());
@@ -1016,7 +994,7 @@ asio::awaitable<void> monitor_reader(std::shared_ptr<reader_state> rs, Stream st
   if (rng() % 3 == 0) monitor.with_throttle(std::chrono::microseconds(pick<int>(rng, 1, 100)));
   asio::steady_timer sleeper(strand);
   const unsigned sleep_odds = pick<unsigned>(rng, 4, 60);
-  auto handle = [&](std::error_code ec, const value_type& v, bool abort_ok) {
+  auto handle = [&](bytecast::error_code ec, const value_type& v, bool abort_ok) {
     if (ec == asio::error::timed_out) {
       stats.monitor_timeouts.fetch_add(1, std::memory_order_relaxed);
       bool empty = false;
@@ -1064,14 +1042,14 @@ asio::awaitable<void> monitor_reader(std::shared_ptr<reader_state> rs, Stream st
       asio::steady_timer t(strand, std::chrono::microseconds(pick<int>(rng, 0, 500)));
       bool emitted = false;
       if (cancel)
-        t.async_wait([gen, &signal, &emitted, type = random_cancellation_type(rng)](std::error_code ec) {
+        t.async_wait([gen, &signal, &emitted, type = random_cancellation_type(rng)](bytecast::error_code ec) {
           if (ec || !*gen) return;
           emitted = true;
           stats.cancels.fetch_add(1, std::memory_order_relaxed);
           signal.emit(type);
         });
       struct result {
-        std::error_code ec;
+        bytecast::error_code ec;
         value_type v;
       };
       auto r = co_await callback_op<result>(rs.get(), strand, [&](auto h) {
@@ -1102,17 +1080,17 @@ enum class write_result { ok, closed, would_block, aborted };
 // Waits for an async write's completion, checking that it completes exactly once and not inline.
 // The producer thread runs no handlers: a completion on it is an inline one.
 struct async_write_wait {
-  std::promise<std::error_code> done;
+  std::promise<bytecast::error_code> done;
   std::atomic<int> calls{0};
   std::thread::id producer_thread = std::this_thread::get_id();
-  void complete(std::error_code ec) {
+  void complete(bytecast::error_code ec) {
     if (std::this_thread::get_id() == producer_thread) fail("an async write completed inside its initiating call");
     if (calls.fetch_add(1) != 0) return fail("an async write completed twice");
     done.set_value(ec);
   }
 };
 
-write_result classify(std::error_code ec, const char* what) {
+write_result classify(bytecast::error_code ec, const char* what) {
   if (!ec) return write_result::ok;
   if (ec == asio::error::broken_pipe) return write_result::closed;
   if (ec == asio::error::would_block) return write_result::would_block;
@@ -1138,7 +1116,7 @@ void producer(asio::io_context& ctx, writer_slot& ws, std::uint32_t p, std::uint
     asio::cancellation_signal signal;
     const bool cancel = ws.cfg.pol == policy::wait && rng() % 4 == 0;
     start(asio::bind_cancellation_slot(
-        signal.slot(), asio::bind_executor(strand, [w](std::error_code ec, auto&&...) { w->complete(ec); })));
+        signal.slot(), asio::bind_executor(strand, [w](bytecast::error_code ec, auto&&...) { w->complete(ec); })));
     if (cancel) {
       std::this_thread::sleep_for(std::chrono::microseconds(pick<int>(rng, 0, 300)));
       // Emitted on the strand that runs the handler, so it never races the completion.
@@ -1184,7 +1162,7 @@ void producer(asio::io_context& ctx, writer_slot& ws, std::uint32_t p, std::uint
     if (!ws.cfg.typed) {
       auto& w = *ws.bw;
       if (how < 2) {  // an empty write delivers nothing
-        std::error_code ec;
+        bytecast::error_code ec;
         if (w.write(std::span<const std::byte>{}, ec) != 0) fail("an empty write returned non-zero");
         stats.empty_writes.fetch_add(1, std::memory_order_relaxed);
         continue;
@@ -1193,24 +1171,24 @@ void producer(asio::io_context& ctx, writer_slot& ws, std::uint32_t p, std::uint
       const std::span<const std::byte> data(bytes);
       const bool bounded_wait = ws.cfg.pol == policy::wait;
       if (how < 20) {
-        std::error_code ec;
+        bytecast::error_code ec;
         const std::size_t n = w.write(data, ec);
         r = classify(ec, "write(span, ec)");
         if (r == write_result::ok && n != data.size()) fail("write returned %zu for %zu bytes", n, data.size());
       } else if (how < 30) {
         try {
           w.write(data);
-        } catch (const std::system_error& e) {
+        } catch (const bytecast::system_error& e) {
           r = classify(e.code(), "write(span)");
         }
       } else if (how < 38) {
         try {
           w.write(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
-        } catch (const std::system_error& e) {
+        } catch (const bytecast::system_error& e) {
           r = classify(e.code(), "write(string_view)");
         }
       } else if (how < 48) {
-        std::error_code ec;
+        bytecast::error_code ec;
         const std::size_t split = rng() % bytes.size();
         std::array<asio::const_buffer, 2> bufs{asio::buffer(bytes.data(), split),
                                                asio::buffer(bytes.data() + split, bytes.size() - split)};
@@ -1220,7 +1198,7 @@ void producer(asio::io_context& ctx, writer_slot& ws, std::uint32_t p, std::uint
       } else if (how < 54) {
         try {
           asio::write(w, asio::buffer(bytes));
-        } catch (const std::system_error& e) {
+        } catch (const bytecast::system_error& e) {
           r = classify(e.code(), "asio::write");
         }
       } else if (how < 70 || (bounded_wait && how < 85)) {
@@ -1236,13 +1214,13 @@ void producer(asio::io_context& ctx, writer_slot& ws, std::uint32_t p, std::uint
       if (how < 35) {
         try {
           w.write(v);
-        } catch (const std::system_error& e) {
+        } catch (const bytecast::system_error& e) {
           r = classify(e.code(), "typed write(const T&)");
         }
       } else if (how < 60) {
         try {
           w.write(std::move(v));
-        } catch (const std::system_error& e) {
+        } catch (const bytecast::system_error& e) {
           r = classify(e.code(), "typed write(T&&)");
         }
       } else {
@@ -1302,7 +1280,7 @@ struct churn_counts {
 void churner(round_context& rc, std::uint64_t seed, const std::atomic<bool>& stop, churn_counts& cc) {
   std::mt19937_64 rng(seed);
   auto handler = [&cc](const char* what) {
-    return [&cc, what](std::error_code ec, auto&&...) {
+    return [&cc, what](bytecast::error_code ec, auto&&...) {
       if (ec && ec != asio::error::operation_aborted && ec != bytecast::error::lagged &&
           ec != bytecast::error::overflowed && ec != asio::error::eof)
         fail("%s of a stream destroyed at once completed with '%s'", what, ec.message().c_str());
@@ -1329,7 +1307,7 @@ void churner(round_context& rc, std::uint64_t seed, const std::atomic<bool>& sto
         default: {
           auto buf = std::make_shared<std::array<char, 64>>();
           s.async_read_some(asio::buffer(*buf), [buf, h = handler("async_read_some")](
-                                                    std::error_code ec, std::size_t n) mutable { h(ec, n); });
+                                                    bytecast::error_code ec, std::size_t n) mutable { h(ec, n); });
           break;
         }
       }

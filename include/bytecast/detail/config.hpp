@@ -38,6 +38,10 @@
 #  error "bytecast needs Boost.Asio 1.22 or newer (Boost 1.79+; Debian: apt-get install libboost1.81-dev)"
 #endif
 
+// No coroutine setup here: Boost.Asio recognises clang 14's C++20 coroutines by itself from
+// Boost 1.81 (Asio 1.26) on. With clang and Boost 1.79 or 1.80, asio::awaitable needs
+// BOOST_ASIO_HAS_CO_AWAIT=1 and BOOST_ASIO_HAS_STD_COROUTINE=1 on the command line.
+
 #define BYTECAST_ASIO_VERSION BOOST_ASIO_VERSION
 #define BYTECAST_ASIO_NAMESPACE_BEGIN namespace boost::asio {
 #define BYTECAST_ASIO_NAMESPACE_END }
