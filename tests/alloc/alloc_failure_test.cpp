@@ -187,7 +187,7 @@ TEST_CASE("typed_writer: an async write whose value copy throws propagates from 
   auto token = std::make_shared<int>(0);
   int calls = 0;
   fragile::poisoned = 3;
-  CHECK_THROWS_AS(w.async_write(fragile(3), [&calls, token](std::error_code) { ++calls; }), std::runtime_error);
+  CHECK_THROWS_AS(w.async_write(fragile(3), [&calls, token](bytecast::error_code) { ++calls; }), std::runtime_error);
   fragile::poisoned = -1;
   CHECK(token.use_count() == 1);  // the operation and its handler are gone
   ctx.run();
@@ -206,16 +206,16 @@ TEST_CASE("typed_writer: a parked async write whose value copy throws completes 
   auto a = w.stream();
   auto b = w.stream();
   w.write(fragile(0));  // both full
-  std::optional<std::error_code> first, second;
+  std::optional<bytecast::error_code> first, second;
   fragile::poisoned = 1;
-  w.async_write(fragile(1), [&](std::error_code ec) { first = ec; });
-  w.async_write(fragile(2), [&](std::error_code ec) { second = ec; });
+  w.async_write(fragile(1), [&](bytecast::error_code ec) { first = ec; });
+  w.async_write(fragile(2), [&](bytecast::error_code ec) { second = ec; });
   ctx.poll();
   ctx.restart();
   CHECK_FALSE(first.has_value());  // both parked
   CHECK_FALSE(second.has_value());
   CHECK(drain(a) == std::vector<fragile>{fragile(0)});
-  std::error_code ec;
+  bytecast::error_code ec;
   auto v = b.try_next(ec);  // room in both: 1 is tried, its copy throws; 2 goes out at once
   CHECK_FALSE(ec);
   CHECK((v && *v == fragile(0)));
