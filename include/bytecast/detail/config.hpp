@@ -59,10 +59,6 @@ using system_error = ::boost::system::system_error;
 // (`__cpp_coroutines`), which clang 14 no longer defines in C++20 mode. Tell Asio
 // what the compiler really has, so that `asio::awaitable` works with nothing but
 // `-std=c++20`. This must happen before Asio's config header is seen.
-// Asio 1.22 only recognises coroutine support on clang through the Coroutines TS
-// (`__cpp_coroutines`), which clang 14 no longer defines in C++20 mode. Tell Asio
-// what the compiler really has, so that `asio::awaitable` works with nothing but
-// `-std=c++20`. This must happen before Asio's config header is seen.
 #if defined(__clang__) && defined(__cpp_impl_coroutine) && __has_include(<coroutine>)
 #  if !defined(ASIO_HAS_CO_AWAIT) && !defined(ASIO_DISABLE_CO_AWAIT)
 #    if defined(ASIO_DETAIL_CONFIG_HPP)
