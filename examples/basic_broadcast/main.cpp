@@ -2,10 +2,7 @@
 // then the empty close sentinel. The C++ counterpart of stream_utils' ByteWriter/ByteStream.
 #include <bytecast/bytecast.hpp> // first: it prepares Asio for coroutines on every compiler
 
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/io_context.hpp>
-#include <asio/use_awaitable.hpp>
+#include "common/asio_backend.hpp" // asio::, standalone or Boost.Asio
 
 #include <array>
 #include <iostream>

@@ -10,19 +10,7 @@
 
 #include <bytecast/bytecast.hpp> // first: it prepares Asio for coroutines on every compiler
 
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/experimental/awaitable_operators.hpp>
-#include <asio/io_context.hpp>
-#include <asio/ip/address.hpp>
-#include <asio/ip/tcp.hpp>
-#include <asio/posix/stream_descriptor.hpp>
-#include <asio/redirect_error.hpp>
-#include <asio/signal_set.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/this_coro.hpp>
-#include <asio/use_awaitable.hpp>
-#include <asio/write.hpp>
+#include "asio_backend.hpp" // asio::, standalone or Boost.Asio
 
 #include <unistd.h>
 
@@ -165,7 +153,7 @@ inline void print_usage(std::ostream& out, std::string_view program, std::string
       if (!v) fail("--port: expected a number from 0 to 65535");
       o.port = *v;
     } else if (name == "--bind") {
-      std::error_code ec;
+      bytecast::error_code ec;
       o.bind = asio::ip::make_address(std::string(value()), ec);
       if (ec) fail("--bind: expected an IPv4 or IPv6 address");
     } else if (name == "--policy") {
@@ -237,12 +225,12 @@ class chunked_framing {
 /// close too, reading and discarding what it still sends. Closing with unread input would send
 /// a reset, and a reset can destroy the response the peer has not read yet.
 inline asio::awaitable<void> close_gracefully(tcp::socket& socket, std::chrono::milliseconds limit = 2s) {
-  std::error_code ec;
+  bytecast::error_code ec;
   socket.shutdown(tcp::socket::shutdown_send, ec);
   if (!ec) {
     auto drain = [](tcp::socket& s) -> asio::awaitable<void> {
       std::array<char, 4096> sink;
-      std::error_code read_ec;
+      bytecast::error_code read_ec;
       while (!read_ec) co_await s.async_read_some(asio::buffer(sink), asio::redirect_error(asio::use_awaitable, read_ec));
     };
     asio::steady_timer timer(co_await asio::this_coro::executor, limit);
@@ -254,7 +242,7 @@ inline asio::awaitable<void> close_gracefully(tcp::socket& socket, std::chrono::
 /// The abortive end: a reset, and the kernel forgets whatever was still unsent. For a client
 /// that cannot receive a clean end anyway (cut off, or still there when the drain time is up).
 inline void close_abortively(tcp::socket& socket) {
-  std::error_code ec;
+  bytecast::error_code ec;
   socket.set_option(asio::socket_base::linger(true, 0), ec);
   socket.close(ec);
 }
@@ -286,7 +274,7 @@ class server {
         drain_timer_(ctx) {}
 
   /// Listens (printing "listening on ADDR:PORT" on stdout), then starts the feed, the signal
-  /// handling and the stats line. Throws std::system_error when the address cannot be used.
+  /// handling and the stats line. Throws bytecast::system_error when the address cannot be used.
   void start(session s) {
     const tcp::endpoint wanted(opts_.bind, opts_.port);
     acceptor_.open(wanted.protocol());
@@ -348,11 +336,11 @@ class server {
   enum class pipe_end { finished, cut_off, gone };
   struct ending {
     pipe_end end = pipe_end::gone;
-    std::error_code error; // why it is gone
+    bytecast::error_code error; // why it is gone
   };
   struct pipe_result {
     pipe_end end = pipe_end::gone;
-    std::error_code error;
+    bytecast::error_code error;
     std::uint64_t sent = 0;    // payload bytes written to the socket
     std::uint64_t dropped = 0; // bytes lost to drop_oldest
   };
@@ -363,7 +351,7 @@ class server {
     bool pending = false;      // one is in progress
   };
 
-  [[nodiscard]] std::string why_gone(const std::error_code& ec) const {
+  [[nodiscard]] std::string why_gone(const bytecast::error_code& ec) const {
     if (ec == asio::error::eof) return "closed by the client";
     if (ec == asio::error::operation_aborted && stopping_) return "closed by the server: the drain time was up";
     return ec.message();
@@ -406,7 +394,7 @@ class server {
   // pipes, terminals and sockets, and (by plain reads, never through epoll) for regular files.
   asio::awaitable<void> feed_stdin() {
     log("feed: stdin");
-    std::error_code ec;
+    bytecast::error_code ec;
     stdin_.emplace(ctx_);
     const int fd = ::dup(STDIN_FILENO); // closing ours leaves fd 0 alone
     if (fd < 0) {
@@ -445,7 +433,7 @@ class server {
                                              std::chrono::duration<double>(1.0 / opts_.rate))
                                        : std::chrono::steady_clock::duration::zero();
     auto next = std::chrono::steady_clock::now();
-    std::error_code ec;
+    bytecast::error_code ec;
     for (std::uint64_t n = 1; opts_.count == 0 || n <= opts_.count; ++n) {
       std::array<char, 32> line{};
       const int len = std::snprintf(line.data(), line.size(), "line %06llu\n", static_cast<unsigned long long>(n));
@@ -464,7 +452,7 @@ class server {
 
   asio::awaitable<void> accept_loop(session s) {
     for (;;) {
-      std::error_code ec;
+      bytecast::error_code ec;
       tcp::socket socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
       if (!acceptor_.is_open()) co_return; // stopped
       if (ec) {
@@ -481,7 +469,7 @@ class server {
 
   asio::awaitable<void> run_session(session s, tcp::socket socket, std::uint64_t id) {
     client c{std::move(socket), id, {}};
-    std::error_code ec;
+    bytecast::error_code ec;
     auto peer = c.socket.remote_endpoint(ec);
     c.peer = ec ? "?" : to_text(peer);
     connections_.insert(&c);
@@ -518,7 +506,7 @@ class server {
   template <class Framing>
   asio::awaitable<ending> pump(client& c, bytecast::byte_stream& stream, Framing& framing, write_progress& progress,
                                std::uint64_t& sent) {
-    std::error_code ec;
+    bytecast::error_code ec;
     bool lagged = false;
     for (;;) {
       std::span<const std::byte> bytes = stream.try_next(ec);
@@ -554,7 +542,7 @@ class server {
   // quiet feed would never find out, and the stream would live on.
   asio::awaitable<ending> watch_peer(client& c) {
     std::array<char, 1024> sink;
-    std::error_code ec;
+    bytecast::error_code ec;
     while (!ec) co_await c.socket.async_read_some(asio::buffer(sink), asio::redirect_error(asio::use_awaitable, ec));
     co_return ending{pipe_end::gone, ec};
   }
@@ -577,7 +565,7 @@ class server {
     std::size_t queued = 0;
     for (;;) {
       timer.expires_after(cut_off_check_interval);
-      std::error_code ec;
+      bytecast::error_code ec;
       co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       if (ec) co_return ending{pipe_end::gone, ec}; // cancelled: the pump or the peer watch finished first
       const std::uint64_t written_now = writer_.bytes_written();
@@ -594,12 +582,12 @@ class server {
   // --- the end ---------------------------------------------------------------------------------
 
   void stop_accepting() {
-    std::error_code ec;
+    bytecast::error_code ec;
     acceptor_.close(ec);
   }
 
   void wait_for_signal() {
-    signals_.async_wait([this](std::error_code ec, int signo) {
+    signals_.async_wait([this](bytecast::error_code ec, int signo) {
       if (ec || finished_) return; // cancelled: the server is done
       wait_for_signal();           // first: on_signal may finish the server, and cancel this wait
       on_signal(signo == SIGINT ? "SIGINT" : "SIGTERM");
@@ -609,7 +597,7 @@ class server {
   // First signal: stop accepting, end the feed, give the clients --drain-timeout to receive
   // what is queued for them. A second signal, or the end of that time: close what is left.
   void on_signal(const std::string& name) {
-    std::error_code ec;
+    bytecast::error_code ec;
     if (stopping_) {
       log(name + " again: closing " + std::to_string(connections_.size()) + " connections now");
       close_all();
@@ -623,7 +611,7 @@ class server {
     feed_timer_.cancel();
     if (stdin_) stdin_->cancel(ec);
     drain_timer_.expires_after(opts_.drain);
-    drain_timer_.async_wait([this](std::error_code ec) {
+    drain_timer_.async_wait([this](bytecast::error_code ec) {
       if (ec || connections_.empty()) return;
       log("drain time is up: closing " + std::to_string(connections_.size()) + " connections");
       close_all();
@@ -639,7 +627,7 @@ class server {
   void maybe_finish() {
     if (finished_ || writer_.is_open() || acceptor_.is_open() || !connections_.empty()) return;
     finished_ = true; // for handlers that completed before the cancellations below
-    std::error_code ec;
+    bytecast::error_code ec;
     signals_.cancel(ec);
     drain_timer_.cancel();
     stats_timer_.cancel();
@@ -663,7 +651,7 @@ class server {
   void print_stats_every_interval() {
     print_stats();
     stats_timer_.expires_after(opts_.stats);
-    stats_timer_.async_wait([this](std::error_code ec) {
+    stats_timer_.async_wait([this](bytecast::error_code ec) {
       if (!ec && !finished_) print_stats_every_interval();
     });
   }

@@ -125,7 +125,7 @@ asio::awaitable<head_status> read_head(asio::ip::tcp::socket& socket, std::strin
   std::array<char, 1024> buffer;
   while (end_of_head(data) == std::string_view::npos) {
     if (data.size() >= max_request_head) co_return head_status::too_large;
-    std::error_code ec;
+    bytecast::error_code ec;
     const std::size_t room = std::min(buffer.size(), max_request_head - data.size());
     std::size_t n = co_await socket.async_read_some(asio::buffer(buffer.data(), room),
                                                     asio::redirect_error(asio::use_awaitable, ec));
@@ -148,7 +148,7 @@ asio::awaitable<void> respond(fanout::server& server, fanout::client& c, int sta
   response += "\r\n";
   if (with_body) response += body; // not for HEAD
   server.log(c, std::to_string(status) + " " + text);
-  std::error_code ec;
+  bytecast::error_code ec;
   co_await asio::async_write(c.socket, asio::buffer(response), asio::redirect_error(asio::use_awaitable, ec));
   if (!ec) co_await fanout::close_gracefully(c.socket);
 }
@@ -156,7 +156,7 @@ asio::awaitable<void> respond(fanout::server& server, fanout::client& c, int sta
 asio::awaitable<void> serve(fanout::server& server, fanout::client& c) {
   std::string data;
   asio::steady_timer deadline(co_await asio::this_coro::executor, request_timeout);
-  std::error_code ec;
+  bytecast::error_code ec;
   auto read = co_await (read_head(c.socket, data) || deadline.async_wait(asio::redirect_error(asio::use_awaitable, ec)));
   if (read.index() == 1) co_return co_await respond(server, c, 408);
   switch (std::get<0>(read)) {

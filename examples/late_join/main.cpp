@@ -7,12 +7,7 @@
 // hold one header plus that many frames: whenever a viewer joins, its replay holds a header.
 #include <bytecast/bytecast.hpp> // first: it prepares Asio for coroutines on every compiler
 
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/this_coro.hpp>
-#include <asio/use_awaitable.hpp>
+#include "common/asio_backend.hpp" // asio::, standalone or Boost.Asio
 
 #include <chrono>
 #include <iostream>

@@ -3,14 +3,7 @@
 // loses its oldest ticks and is told so) and disconnect (the slow reader is cut off).
 #include <bytecast/bytecast.hpp> // first: it prepares Asio for coroutines on every compiler
 
-#include <asio/buffer.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/io_context.hpp>
-#include <asio/redirect_error.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/this_coro.hpp>
-#include <asio/use_awaitable.hpp>
+#include "common/asio_backend.hpp" // asio::, standalone or Boost.Asio
 
 #include <chrono>
 #include <iostream>
@@ -61,7 +54,7 @@ asio::awaitable<void> consume(std::string who, bytecast::byte_stream& stream, st
   asio::steady_timer busy(co_await asio::this_coro::executor);
   int received = 0;
   for (;;) {
-    std::error_code ec;
+    bytecast::error_code ec;
     std::span<const std::byte> bytes = stream.try_next(ec);
     if (ec == asio::error::would_block) bytes = co_await stream.async_next(asio::redirect_error(use_awaitable, ec));
     if (ec == bytecast::error::lagged) {

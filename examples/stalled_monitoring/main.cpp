@@ -5,18 +5,7 @@
 // Three parts: a timeout after the data stops, a throttled burst, and both together.
 #include <bytecast/bytecast.hpp> // first: it prepares Asio for coroutines on every compiler
 
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/this_coro.hpp>
-#include <asio/use_awaitable.hpp>
-#include <asio/version.hpp>
-#if ASIO_VERSION >= 102400
-#include <asio/as_tuple.hpp>
-#else
-#include <asio/experimental/as_tuple.hpp>
-#endif
+#include "common/asio_backend.hpp" // asio::, standalone or Boost.Asio
 
 #include <chrono>
 #include <iostream>
@@ -26,7 +15,7 @@
 
 using namespace std::chrono_literals;
 using asio::use_awaitable;
-#if ASIO_VERSION >= 102400
+#if BYTECAST_ASIO_VERSION >= 102400
 using asio::as_tuple;
 #else
 using asio::experimental::as_tuple;

@@ -4,10 +4,7 @@
 // going out of scope, not by close(): every stream still gets every event, then std::nullopt.
 #include <bytecast/bytecast.hpp> // first: it prepares Asio for coroutines on every compiler
 
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/io_context.hpp>
-#include <asio/use_awaitable.hpp>
+#include "common/asio_backend.hpp" // asio::, standalone or Boost.Asio
 
 #include <array>
 #include <cstddef>
