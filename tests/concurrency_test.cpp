@@ -24,7 +24,10 @@ std::byte pattern_byte(std::uint32_t writer, std::uint32_t seq, std::size_t i) {
 }
 
 std::vector<std::byte> encode(std::uint32_t writer, std::uint32_t seq, std::size_t extra_max = 1500) {
-  const std::size_t len = header_size + (static_cast<std::size_t>(seq) * 37u + writer * 11u) % (extra_max + 1);
+  // Lengths spread over 0..extra_max (a multiplicative hash of seq), so that large runs cross
+  // the block pool's size classes (chunk.hpp) in every order.
+  const std::size_t len =
+      header_size + (static_cast<std::size_t>(seq) * 2654435761u + writer * 11u) % (extra_max + 1);
   std::vector<std::byte> v(len);
   const auto len32 = static_cast<std::uint32_t>(len);
   std::memcpy(v.data(), &writer, 4);
@@ -89,8 +92,12 @@ auto record_exception(std::exception_ptr& slot) {
 }  // namespace
 
 TEST_CASE("concurrency: 4 writer threads, 8 readers, 2 io threads: whole chunks in one global order") {
+  // Small chunks, and chunks up to 70 000 bytes whose blocks are recycled across threads (the
+  // block pool): every byte of every chunk is checked.
+  const std::size_t extra_max = GENERATE(std::size_t{1500}, std::size_t{70000});
+  CAPTURE(extra_max);
   constexpr std::uint32_t writers = 4;
-  constexpr std::uint32_t per_writer = 1500;
+  const std::uint32_t per_writer = extra_max > 1500 ? 200 : 1500;
   constexpr int readers = 8;
 
   asio::io_context ctx;
@@ -126,7 +133,7 @@ TEST_CASE("concurrency: 4 writer threads, 8 readers, 2 io threads: whole chunks 
   for (std::uint32_t id = 0; id < writers; ++id)
     producers.emplace_back([&, id] {
       for (std::uint32_t seq = 0; seq < per_writer; ++seq) {
-        const auto payload = encode(id, seq);
+        const auto payload = encode(id, seq, extra_max);
         bytecast::error_code ec;
         std::size_t n = 0;
         if (id % 2 == 0) {
