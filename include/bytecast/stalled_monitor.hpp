@@ -5,7 +5,6 @@
 #include <bytecast/detail/completion.hpp>
 #include <bytecast/detail/config.hpp>
 
-
 #include <atomic>
 #include <chrono>
 #include <memory>
