@@ -590,3 +590,121 @@ TEST_CASE("concurrency: a write to 64 readers stores one copy, not one per reade
   REQUIRE(sizes[0] == size);
   CHECK(std::memcmp(data[0], payload.data(), size) == 0);
 }
+
+// A write from a thread outside the readers' io_context wakes the parked readers of that context
+// with one posted function (detail::wake_list); readers of another context, and readers on
+// strands, must be woken just the same, each on its own executor.
+TEST_CASE("concurrency: a writer thread wakes parked readers on two io_contexts and on strands") {
+  constexpr int per_context = 24;
+  constexpr std::uint32_t chunks = 300;
+
+  struct counter {
+    std::uint32_t next = 0;
+    std::size_t bad = 0, wrong_executor = 0;
+    bool sentinel = false;
+    std::exception_ptr exception;
+  };
+
+  asio::io_context ctx_a, ctx_b;
+  bytecast::byte_writer w(ctx_a);
+  std::vector<bytecast::byte_stream> streams;
+  std::vector<counter> counters(2 * per_context);
+  streams.reserve(2 * per_context);
+  for (int i = 0; i < 2 * per_context; ++i) streams.push_back(w.stream());
+  for (std::size_t i = 0; i < counters.size(); ++i) {
+    asio::io_context& ctx = i % 2 == 0 ? ctx_a : ctx_b;
+    // every third reader of each context runs on a strand of it
+    asio::any_io_executor ex = i % 3 == 0 ? asio::any_io_executor(asio::make_strand(ctx)) : ctx.get_executor();
+    asio::co_spawn(
+        ex,
+        [&s = streams[i], &c = counters[i], &ctx]() -> asio::awaitable<void> {
+          for (;;) {
+            auto chunk = co_await s.async_next_chunk(asio::use_awaitable);
+            if (!ctx.get_executor().running_in_this_thread()) ++c.wrong_executor;
+            if (chunk.empty()) {
+              c.sentinel = true;
+              co_return;
+            }
+            std::uint32_t writer = 0, seq = 0;
+            if (!decode(chunk.bytes(), writer, seq) || writer != 3 || seq != c.next) ++c.bad;
+            c.next = seq + 1;
+          }
+        },
+        record_exception(counters[i].exception));
+  }
+
+  auto work_a = asio::make_work_guard(ctx_a);
+  auto work_b = asio::make_work_guard(ctx_b);
+  std::vector<std::thread> io;
+  for (int i = 0; i < 2; ++i) {
+    io.emplace_back([&] { ctx_a.run_for(180s); });
+    io.emplace_back([&] { ctx_b.run_for(180s); });
+  }
+  for (std::uint32_t seq = 0; seq < chunks; ++seq) {
+    w.write(encode(3, seq, 300));
+    if (seq % 20 == 0) std::this_thread::sleep_for(1ms);  // the readers catch up and park again
+  }
+  w.close();
+  work_a.reset();
+  work_b.reset();
+  for (auto& t : io) t.join();
+  REQUIRE(ctx_a.stopped());
+  REQUIRE(ctx_b.stopped());
+
+  for (std::size_t i = 0; i < counters.size(); ++i) {
+    CAPTURE(i);
+    const auto& c = counters[i];
+    CHECK(c.next == chunks);
+    CHECK(c.bad == 0);
+    CHECK(c.wrong_executor == 0);
+    CHECK(c.sentinel);
+    CHECK_FALSE(c.exception);
+  }
+}
+
+// The woken readers are handed to their context as one posted function; if that context is
+// destroyed before running it, the function frees every read it holds (nothing leaks, no handler
+// runs), as the context's shutdown frees any other queued handler.
+TEST_CASE("concurrency: reads woken from another thread are freed with a context that never runs them") {
+  constexpr int readers = 8;
+  auto ctx = std::make_unique<asio::io_context>();
+  bytecast::byte_writer w(*ctx);
+  std::vector<bytecast::byte_stream> streams;
+  for (int i = 0; i < readers; ++i) streams.push_back(w.stream());
+  auto token = std::make_shared<int>(0);
+  int calls = 0;
+  for (auto& s : streams)
+    s.async_next([token, &calls](bytecast::error_code, std::span<const std::byte>) { ++calls; });
+  CHECK(token.use_count() == readers + 1);  // every read parked, holding its handler
+
+  std::thread([&] { w.write(as_bytes("wake")); }).join();  // from outside: one chain for all
+  CHECK(token.use_count() == readers + 1);                  // queued on the context, not run
+
+  ctx.reset();  // shutdown destroys what is queued
+  CHECK(calls == 0);
+  CHECK(token.use_count() == 1);
+}
+
+// A writer running on the readers' (one-threaded) io_context posts each woken read directly, in
+// order: the readers run before anything the writer posts after the write (its own completion).
+TEST_CASE("concurrency: a write from a coroutine on the readers' context runs the readers before its own completion") {
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  std::vector<bytecast::byte_stream> streams;
+  for (int i = 0; i < 3; ++i) streams.push_back(w.stream());
+  std::vector<std::string> got(streams.size());
+  for (std::size_t i = 0; i < streams.size(); ++i)
+    streams[i].async_next([&got, i](bytecast::error_code ec, std::span<const std::byte> b) {
+      got[i] = ec ? "error" : to_string(b);
+    });
+  std::vector<std::string> seen_after_write;
+  asio::co_spawn(
+      ctx,
+      [&]() -> asio::awaitable<void> {
+        co_await w.async_write(asio::buffer(std::string_view("tick")), asio::use_awaitable);
+        seen_after_write = got;
+      },
+      rethrow{});
+  run_all(ctx);
+  CHECK(seen_after_write == std::vector<std::string>{"tick", "tick", "tick"});
+}

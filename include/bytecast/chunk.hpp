@@ -3,6 +3,7 @@
 #define BYTECAST_CHUNK_HPP
 
 #include <atomic>
+#include <cassert>
 #include <bit>
 #include <cstddef>
 #include <cstring>
@@ -210,11 +211,20 @@ struct chunk_access {
   // Another handle on `c` that adopts a reference counted by add_refs().
   [[nodiscard]] static chunk alias(const chunk& c) noexcept { return chunk(c.block_, c.data_, c.size_); }
 
-  // The bytes of `c` from `offset` on, sharing its block.
-  [[nodiscard]] static chunk tail(const chunk& c, std::size_t offset) noexcept {
-    if (offset >= c.size_) return {};
-    if (c.block_ != nullptr) c.block_->add_refs(1);
-    return chunk(c.block_, c.data_ + offset, c.size_ - offset);
+  // Moves the block reference out of `c`, a whole-block chunk (every chunk a
+  // writer makes is one), leaving it empty.
+  [[nodiscard]] static chunk_block* release(chunk& c) noexcept {
+    assert(c.block_ == nullptr || (c.data_ == c.block_->payload() && c.size_ == c.block_->size));
+    c.data_ = nullptr;
+    c.size_ = 0;
+    return std::exchange(c.block_, nullptr);
+  }
+
+  // The bytes of `block` from `offset` on, with a reference of their own.
+  [[nodiscard]] static chunk tail_of(chunk_block* block, std::size_t offset) noexcept {
+    if (block == nullptr || offset >= block->size) return {};
+    block->add_refs(1);
+    return chunk(block, block->payload() + offset, block->size - offset);
   }
 };
 

@@ -266,9 +266,12 @@ class broadcast_core final : public registry_node,
     };
 
     bool prune = false;
-    for (std::size_t i = 0; i < n; ++i) {
-      const bool last = i + 1 == n && !retain;
-      prune |= !queues_[i]->push(last ? std::move(item) : next_copy(i), weight);
+    {
+      wake_list wakes; // posts the woken reads when it goes, also if a move throws
+      for (std::size_t i = 0; i < n; ++i) {
+        const bool last = i + 1 == n && !retain;
+        prune |= !queues_[i]->push(last ? std::move(item) : next_copy(i), weight, wakes);
+      }
     }
     if constexpr (!std::is_same_v<Item, chunk>) staging_.clear();
     if (prune) prune_locked(released);

@@ -24,21 +24,56 @@
 
 namespace bytecast::detail {
 
-// How an item counts against a queue's limit, and how the writer hands one item
-// to many queues: values are copied, chunks share their bytes.
+// A queued chunk in 8 bytes (a chunk handle takes 24): the block it holds one
+// reference of. Every chunk a writer makes is a whole block, so the block
+// alone says where its bytes are. A queue holds one slot per chunk per
+// stream, so this is most of what a queued chunk costs beyond its bytes.
+class chunk_slot {
+ public:
+  explicit chunk_slot(chunk&& c) noexcept : block_(chunk_access::release(c)) {}
+  chunk_slot(chunk_slot&& other) noexcept : block_(std::exchange(other.block_, nullptr)) {}
+  chunk_slot& operator=(chunk_slot&&) = delete;
+  ~chunk_slot() {
+    if (block_ != nullptr) block_->release();
+  }
+
+  [[nodiscard]] std::size_t size() const noexcept { return block_ == nullptr ? 0 : block_->size; }
+  [[nodiscard]] const std::byte* data() const noexcept { return block_ == nullptr ? nullptr : block_->payload(); }
+
+  // The chunk, taking this slot's reference (the slot is left empty).
+  [[nodiscard]] chunk take() noexcept {
+    return block_ == nullptr ? chunk{} : chunk_access::adopt(std::exchange(block_, nullptr));
+  }
+  // The bytes from `offset` on, with a reference of their own.
+  [[nodiscard]] chunk tail(std::size_t offset) const noexcept { return chunk_access::tail_of(block_, offset); }
+
+ private:
+  chunk_block* block_;
+};
+
+// How an item counts against a queue's limit, how the writer hands one item
+// to many queues (values are copied, chunks share their bytes), and what a
+// queue stores for it.
 template <class Item>
 struct item_traits {
+  using slot_type = Item;
   [[nodiscard]] static std::size_t weight(const Item&) noexcept { return 1; }
   static void reserve_copies(const Item&, std::size_t) noexcept {}
   [[nodiscard]] static Item copy(const Item& item) { return item; }
+  [[nodiscard]] static Item take(slot_type& slot) noexcept(std::is_nothrow_move_constructible_v<Item>) {
+    return std::move(slot);
+  }
 };
 
 template <>
 struct item_traits<chunk> {
+  using slot_type = chunk_slot;
   [[nodiscard]] static std::size_t weight(const chunk& c) noexcept { return c.size(); }
+  [[nodiscard]] static std::size_t weight(const chunk_slot& s) noexcept { return s.size(); }
   // One atomic add for all the streams of a write, not one per stream.
   static void reserve_copies(const chunk& c, std::size_t n) noexcept { chunk_access::add_refs(c, n); }
   [[nodiscard]] static chunk copy(const chunk& c) noexcept { return chunk_access::alias(c); }
+  [[nodiscard]] static chunk take(chunk_slot& slot) noexcept { return slot.take(); }
 };
 
 // What a read reports when it has no item: the states after the last item.
@@ -76,6 +111,7 @@ template <class Item>
 class reader_queue final : public queue_base {
  public:
   using traits = item_traits<Item>;
+  using slot_type = typename traits::slot_type;
 
   reader_queue(std::shared_ptr<op_registry> registry, const writer_options& options)
       : queue_base(std::move(registry)), limit_(options.queue_limit), policy_(options.on_overflow) {}
@@ -94,7 +130,9 @@ class reader_queue final : public queue_base {
 
   // Returns false when the writer should forget this queue (the stream is gone
   // or was just disconnected). Never throws: ensure_room() ran first.
-  bool push(Item&& item, std::size_t weight) noexcept(std::is_nothrow_move_constructible_v<Item>) {
+  // A parked read is marked scheduled and added to `wakes`, which the writer
+  // posts once the write reached every queue.
+  bool push(Item&& item, std::size_t weight, wake_list& wakes) noexcept(std::is_nothrow_move_constructible_v<Item>) {
     read_op_base* wake = nullptr;
     bool keep = true;
     {
@@ -118,7 +156,7 @@ class reader_queue final : public queue_base {
         }
       }
       if (keep) {
-        shared_.push_back(std::move(item));
+        shared_.push_back(slot_type(std::move(item)));
         backlog_ += weight;
         // Keep one free slot for the next write; if that fails, the next
         // write makes room before it delivers anything.
@@ -132,7 +170,7 @@ class reader_queue final : public queue_base {
       }
       wake = wake_locked();
     }
-    if (wake != nullptr) post_wake(wake);
+    if (wake != nullptr) wakes.add(wake);
     return keep;
   }
 
@@ -157,7 +195,7 @@ class reader_queue final : public queue_base {
   // Fills a new queue before anyone can read it (replay).
   void preload(const Item& item) {
     std::lock_guard lock(mutex_);
-    shared_.push_back(Item(item)); // a real copy: the replay window keeps its own
+    shared_.push_back(slot_type(Item(item))); // a real copy: the replay window keeps its own
     backlog_ += traits::weight(item);
     if (shared_.full()) shared_.grow(); // push() relies on a free slot
   }
@@ -272,9 +310,9 @@ class reader_queue final : public queue_base {
   [[nodiscard]] Item pop_batch() {
     Item item = [this] {
       if constexpr (std::is_same_v<Item, chunk>) {
-        return batch_offset_ == 0 ? std::move(batch_.front()) : chunk_access::tail(batch_.front(), batch_offset_);
+        return batch_offset_ == 0 ? batch_.front().take() : batch_.front().tail(batch_offset_);
       } else {
-        return std::move(batch_.front());
+        return traits::take(batch_.front());
       }
     }();
     batch_.pop_front();
@@ -292,7 +330,7 @@ class reader_queue final : public queue_base {
     for (auto it = asio::buffer_sequence_begin(buffers); it != asio::buffer_sequence_end(buffers); ++it) {
       asio::mutable_buffer target(*it);
       while (target.size() != 0 && !batch_.empty()) {
-        const chunk& front = batch_.front();
+        const chunk_slot& front = batch_.front();
         std::size_t n = std::min(target.size(), front.size() - batch_offset_);
         std::memcpy(target.data(), front.data() + batch_offset_, n);
         target += n;
@@ -322,14 +360,12 @@ class reader_queue final : public queue_base {
   }
 
  private:
-  // Posting allocates; if it fails the read stays parked and unscheduled, and
-  // the next write or close wakes it. The item is queued either way.
-  void post_wake(read_op_base* op) noexcept {
+  // Posting allocates; if that fails, the runner that could not go out frees
+  // the operation with its handler, unrun. The item stays queued.
+  static void post_wake(read_op_base* op) noexcept {
     try {
       op->post();
     } catch (...) {
-      std::lock_guard lock(mutex_);
-      op->scheduled = false;
     }
   }
 
@@ -353,7 +389,7 @@ class reader_queue final : public queue_base {
   bool needs_room_ = false; // guarded by the writer's lock: shared_ is full
 
   // Guarded by mutex_ (the writer's side):
-  ring<Item> shared_{initial_capacity};
+  ring<slot_type> shared_{initial_capacity};
   std::size_t backlog_ = 0; // weight of shared_
   end_state end_ = end_state::open;
   bool lagged_ = false;       // a drop_oldest overflow happened since the last read
@@ -363,7 +399,7 @@ class reader_queue final : public queue_base {
   // Owned by the reading side (see acquire_reader), kept on their own cache line
   // so the writer's appends and the reader's reads do not share one.
   alignas(64) std::atomic<bool> reading_{false};
-  ring<Item> batch_{initial_capacity};
+  ring<slot_type> batch_{initial_capacity};
   std::size_t batch_offset_ = 0;     // bytes of batch_.front() already read
   std::size_t batch_weight_sum_ = 0; // unread weight of batch_
   bool refilled_ = false;
@@ -513,20 +549,31 @@ class read_op final : public read_op_base {
         handler_(std::move(handler)),
         executor_(asio::get_associated_executor(handler_, io_ex)),
         queue_(std::move(queue)),
-        taker_(std::move(taker)) {}
+        taker_(std::move(taker)) {
+    context_ = context_key(executor_);
+  }
 
   [[nodiscard]] allocator_type get_allocator() const noexcept {
     return allocator_type(asio::get_associated_allocator(handler_, asio::recycling_allocator<void>()));
   }
 
-  static void do_action(read_op_base* base, action a) {
+  static bool do_action(read_op_base* base, action a) {
     auto* self = static_cast<read_op*>(base);
     switch (a) {
       case action::post:
         asio::post(self->executor_, op_runner<read_op_base>(self));
-        return;
+        return false;
+      case action::post_chain:
+        asio::post(self->executor_, chain_runner(self));
+        return false;
+      case action::defer:
+        asio::defer(self->executor_, op_runner<read_op_base>(self));
+        return false;
       case action::run:
-        return self->complete();
+        self->complete();
+        return false;
+      case action::outside:
+        return detail::called_from_outside(self->executor_);
       case action::destroy: {
         {
           std::lock_guard lock(self->queue_->mutex_);
@@ -538,9 +585,10 @@ class read_op final : public read_op_base {
         [[maybe_unused]] Handler handler(std::move(self->handler_));
         self->~read_op();
         std::allocator_traits<allocator_type>::deallocate(alloc, self, 1);
-        return;
+        return false;
       }
     }
+    return false;
   }
 
   // Runs on the handler's executor: the item is taken here, on the reader's

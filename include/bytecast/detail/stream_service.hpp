@@ -28,10 +28,18 @@ class pending_operation {
 // writer and the service need to see.
 class read_op_base : public pending_operation {
  public:
-  enum class action { post, run, destroy };
+  enum class action { post, post_chain, defer, run, destroy, outside };
 
   // Posts the operation to its handler's executor; it runs there later.
   void post() { fn_(this, action::post); }
+  // Posts one function to this operation's executor that owns this operation
+  // and the ones chained behind it (`next_wake`, all of the same execution
+  // context) and defers each to its own executor when it runs.
+  void post_chain() { fn_(this, action::post_chain); }
+  // Like post(), as a continuation of the running handler.
+  void defer_run() { fn_(this, action::defer); }
+  // True if the calling thread does not run the handler's io_context.
+  [[nodiscard]] bool called_from_outside() { return fn_(this, action::outside); }
   // Completes the operation (on the handler's executor) and frees it.
   void run() { fn_(this, action::run); }
   // Frees the operation without invoking its handler (shutdown).
@@ -42,12 +50,19 @@ class read_op_base : public pending_operation {
   void request_cancel() noexcept { cancel_requested_.store(true, std::memory_order_release); }
   [[nodiscard]] bool cancel_requested() const noexcept { return cancel_requested_.load(std::memory_order_acquire); }
 
+  // The execution context of the handler's executor (null if unknown): reads
+  // of one context can be woken together (see wake_list).
+  [[nodiscard]] asio::execution_context* context() const noexcept { return context_; }
+
   bool scheduled = false; // guarded by the queue's mutex: a runner was posted (or is about to be)
+  read_op_base* next_wake = nullptr; // owned by whoever is about to post it (wake_list, chain_runner)
 
  protected:
-  using func_type = void (*)(read_op_base*, action);
+  using func_type = bool (*)(read_op_base*, action); // the result of action::outside, else false
   explicit read_op_base(func_type fn) noexcept : fn_(fn) {}
   ~read_op_base() = default;
+
+  asio::execution_context* context_ = nullptr;
 
  private:
   func_type fn_;
@@ -70,6 +85,147 @@ class op_runner {
  private:
   Op* op_;
 };
+
+// Owns a chain of woken reads (linked by next_wake, all of one execution
+// context) until it runs on the first one's executor; there it defers each to
+// its own executor, which costs no lock on an io_context. Destroyed unrun (the
+// context shut down with it queued), it frees them all, as the context's
+// shutdown would have freed their own runners.
+class chain_runner {
+ public:
+  explicit chain_runner(read_op_base* head) noexcept : head_(head) {}
+  chain_runner(chain_runner&& other) noexcept : head_(std::exchange(other.head_, nullptr)) {}
+  chain_runner& operator=(chain_runner&&) = delete;
+  ~chain_runner() {
+    while (head_ != nullptr) std::exchange(head_, head_->next_wake)->destroy();
+  }
+  void operator()() noexcept {
+    while (head_ != nullptr) {
+      read_op_base* op = std::exchange(head_, head_->next_wake);
+      op->next_wake = nullptr;
+      try {
+        op->defer_run();
+      } catch (...) {
+        // Out of memory: the operation was freed with its handler, unrun.
+      }
+    }
+  }
+
+ private:
+  read_op_base* head_;
+};
+
+// The reads one write woke (each already marked scheduled under its queue's
+// lock), posted once the write has reached every queue. A writer outside the
+// readers' io_context sends the reads of that context as one posted function,
+// so that a write waking many parked readers makes one trip into the
+// scheduler, not one per stream; otherwise (and for a read alone) each read is
+// posted directly.
+class wake_list {
+ public:
+  wake_list() noexcept = default;
+  wake_list(const wake_list&) = delete;
+  wake_list& operator=(const wake_list&) = delete;
+  ~wake_list() { post_all(); }
+
+  void add(read_op_base* op) noexcept {
+    op->next_wake = nullptr;
+    if (tail_ != nullptr)
+      tail_->next_wake = op;
+    else
+      head_ = op;
+    tail_ = op;
+  }
+
+  // Never throws. Posting allocates: when that fails the operations concerned
+  // are freed with their handlers, unrun.
+  void post_all() noexcept {
+    while (head_ != nullptr) {
+      // Split off the reads of head_'s context; the others wait for the next round.
+      read_op_base* first = head_;
+      read_op_base* chain_tail = first;
+      read_op_base* rest = nullptr;
+      read_op_base* rest_tail = nullptr;
+      for (read_op_base* op = first->next_wake; op != nullptr;) {
+        read_op_base* next = op->next_wake;
+        if (first->context() != nullptr && op->context() == first->context()) {
+          chain_tail->next_wake = op;
+          chain_tail = op;
+        } else {
+          if (rest_tail != nullptr)
+            rest_tail->next_wake = op;
+          else
+            rest = op;
+          rest_tail = op;
+        }
+        op = next;
+      }
+      chain_tail->next_wake = nullptr;
+      if (rest_tail != nullptr) rest_tail->next_wake = nullptr;
+      head_ = rest;
+      tail_ = rest_tail;
+      if (first->next_wake != nullptr && first->called_from_outside()) {
+        try {
+          first->post_chain();
+        } catch (...) {
+          // The runner that failed to go out freed the chain.
+        }
+        continue;
+      }
+      // One by one, in order: a writer running on the readers' io_context
+      // posts cheaply, and its readers then run before whatever it posts next
+      // (its own write's completion, say).
+      while (first != nullptr) {
+        read_op_base* op = std::exchange(first, first->next_wake);
+        op->next_wake = nullptr;
+        try {
+          op->post();
+        } catch (...) {
+          // The runner that failed to go out freed the operation.
+        }
+      }
+    }
+  }
+
+ private:
+  read_op_base* head_ = nullptr;
+  read_op_base* tail_ = nullptr;
+};
+
+// True if the calling thread does not run `ex`'s io_context (or thread
+// pool); false when it does, or when that cannot be told. A writer thread
+// posting into a context from outside contends with the context's threads for
+// its queue, once per post: that is what a chain of wake-ups saves.
+template <class Executor>
+[[nodiscard]] bool called_from_outside(const Executor& ex) noexcept {
+  using io_executor = asio::io_context::executor_type;
+  if constexpr (requires { ex.get_inner_executor(); }) {
+    return called_from_outside(ex.get_inner_executor()); // a strand: where its executor runs
+  } else if constexpr (requires { ex.running_in_this_thread(); }) {
+    return !ex.running_in_this_thread();
+  } else if constexpr (std::is_same_v<Executor, asio::any_io_executor>) {
+    if (const auto* e = ex.template target<io_executor>()) return !e->running_in_this_thread();
+    if (const auto* s = ex.template target<asio::strand<io_executor>>())
+      return !s->get_inner_executor().running_in_this_thread();
+    return false;
+  } else {
+    return false;
+  }
+}
+
+// `ex`'s execution context, or null if it cannot be asked.
+template <class Executor>
+[[nodiscard]] asio::execution_context* context_key(const Executor& ex) noexcept {
+  if constexpr (asio::can_query<const Executor&, asio::execution::context_t>::value) {
+    try {
+      return &asio::query(ex, asio::execution::context);
+    } catch (...) {
+      return nullptr; // e.g. an empty any_io_executor
+    }
+  } else {
+    return nullptr;
+  }
+}
 
 class op_registry;
 
