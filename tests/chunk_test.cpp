@@ -193,3 +193,36 @@ TEST_CASE("chunk: recycled large blocks carry exactly the new bytes, whatever si
     }
   }
 }
+
+// A block's header is 8 bytes (so a 64-byte chunk fits malloc's 80-byte class); a payload of
+// 4 GiB or more keeps its size in 8 bytes before the header. Only the first and last pages of
+// those payloads are touched.
+TEST_CASE("chunk: payloads of 4 GiB and more keep their exact size") {
+  using bytecast::detail::chunk_access;
+  using bytecast::detail::chunk_block;
+  STATIC_REQUIRE(sizeof(chunk_block) == 8);
+  if constexpr (sizeof(std::size_t) > 4) {
+    const std::size_t limit = chunk_block::large_size;
+    for (std::size_t size : {limit - 1, limit, limit + 1, (std::size_t{1} << 32) + 4096}) {
+      CAPTURE(size);
+      chunk_block* block = chunk_block::allocate(size);
+      REQUIRE(block->size() == size);
+      block->payload()[0] = std::byte{0x5a};
+      block->payload()[size - 1] = std::byte{0xa5};
+      bytecast::chunk c = chunk_access::adopt(block);
+      CHECK(c.size() == size);
+      CHECK(c.data() == block->payload());
+      bytecast::chunk copy = c;  // a second reference; both release at the end of the scope
+      CHECK(copy.size() == size);
+      CHECK(copy.bytes().back() == std::byte{0xa5});
+      bytecast::chunk tail = chunk_access::tail_of(block, size - 1);
+      REQUIRE(tail.size() == 1);
+      CHECK(tail.bytes()[0] == std::byte{0xa5});
+      CHECK(c.bytes()[0] == std::byte{0x5a});
+    }
+  }
+  chunk_block* small = chunk_block::allocate(64);
+  CHECK(small->size() == 64);
+  const bytecast::chunk c64 = chunk_access::adopt(small);
+  CHECK(c64.size() == 64);
+}

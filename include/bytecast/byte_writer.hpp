@@ -154,7 +154,7 @@ class basic_byte_writer : public detail::writer_handle<chunk, Executor> {
   template <class ConstBufferSequence>
   [[nodiscard]] static chunk gather(const ConstBufferSequence& buffers) {
     auto* block = detail::chunk_block::allocate(asio::buffer_size(buffers));
-    asio::buffer_copy(asio::buffer(block->payload(), block->size), buffers);
+    asio::buffer_copy(asio::buffer(block->payload(), block->size()), buffers);
     return detail::chunk_access::adopt(block);
   }
 

@@ -6,6 +6,8 @@
 #include <cassert>
 #include <bit>
 #include <cstddef>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <new>
@@ -101,27 +103,51 @@ class block_pool {
 };
 
 // Header and payload share one allocation: a write costs one allocation and one
-// copy, whatever the number of streams. The payload follows the header.
+// copy, whatever the number of streams. The payload follows an 8-byte header
+// (with malloc's own 8 bytes, a 64-byte chunk then fits an 80-byte block, not
+// a 96-byte one). A payload of 4 GiB or more has its size in 8 more bytes
+// between the header and the payload.
 struct chunk_block {
-  std::atomic<std::size_t> refs;
-  std::size_t size;
+  std::atomic<std::uint32_t> refs;
+  std::uint32_t small_size; // the size, or `large_size`
 
-  [[nodiscard]] std::byte* payload() noexcept { return reinterpret_cast<std::byte*>(this + 1); }
+  static constexpr std::uint32_t large_size = ~std::uint32_t{0};
+  // Handles beyond this many are a bug (each takes memory): abort, do not wrap.
+  static constexpr std::uint32_t max_refs = large_size - (std::uint32_t{1} << 24);
+
+  [[nodiscard]] bool large() const noexcept { return small_size == large_size; }
+
+  [[nodiscard]] std::byte* payload() noexcept {
+    return reinterpret_cast<std::byte*>(this + 1) + (large() ? sizeof(std::size_t) : 0);
+  }
+
+  [[nodiscard]] std::size_t size() const noexcept {
+    if (!large()) return small_size;
+    std::size_t s;
+    std::memcpy(&s, static_cast<const void*>(this + 1), sizeof s);
+    return s;
+  }
 
   // Returns a block holding `size` uninitialised bytes and one reference.
   static chunk_block* allocate(std::size_t size) {
+    const bool is_large = size >= large_size;
     std::size_t capacity = 0;
-    const std::size_t c = block_pool::class_of(size, capacity);
+    const std::size_t c = block_pool::class_of(size, capacity); // never pooled when large
     void* p = c == block_pool::not_pooled ? nullptr : block_pool::instance().take(c, capacity);
-    if (p == nullptr) p = ::operator new(sizeof(chunk_block) + capacity);
-    return ::new (p) chunk_block{{1}, size};
+    if (p == nullptr) p = ::operator new(sizeof(chunk_block) + (is_large ? sizeof(std::size_t) : 0) + capacity);
+    auto* block = ::new (p) chunk_block{{1}, is_large ? large_size : static_cast<std::uint32_t>(size)};
+    if (is_large) std::memcpy(static_cast<void*>(block + 1), &size, sizeof size);
+    return block;
   }
 
-  void add_refs(std::size_t n) noexcept { refs.fetch_add(n, std::memory_order_relaxed); }
+  void add_refs(std::size_t n) noexcept {
+    if (n > max_refs || refs.fetch_add(static_cast<std::uint32_t>(n), std::memory_order_relaxed) > max_refs - n)
+      std::abort();
+  }
 
   void release() noexcept {
     if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      const std::size_t bytes = size;
+      const std::size_t bytes = size();
       this->~chunk_block();
       std::size_t capacity = 0;
       const std::size_t c = block_pool::class_of(bytes, capacity);
@@ -200,7 +226,7 @@ namespace detail {
 struct chunk_access {
   // Adopts one reference of `block` (the caller already counted it).
   [[nodiscard]] static chunk adopt(chunk_block* block) noexcept {
-    return chunk(block, block->payload(), block->size);
+    return chunk(block, block->payload(), block->size());
   }
 
   // Adds `n` references to the block of `c`, for `n` later alias() calls.
@@ -214,7 +240,7 @@ struct chunk_access {
   // Moves the block reference out of `c`, a whole-block chunk (every chunk a
   // writer makes is one), leaving it empty.
   [[nodiscard]] static chunk_block* release(chunk& c) noexcept {
-    assert(c.block_ == nullptr || (c.data_ == c.block_->payload() && c.size_ == c.block_->size));
+    assert(c.block_ == nullptr || (c.data_ == c.block_->payload() && c.size_ == c.block_->size()));
     c.data_ = nullptr;
     c.size_ = 0;
     return std::exchange(c.block_, nullptr);
@@ -222,9 +248,10 @@ struct chunk_access {
 
   // The bytes of `block` from `offset` on, with a reference of their own.
   [[nodiscard]] static chunk tail_of(chunk_block* block, std::size_t offset) noexcept {
-    if (block == nullptr || offset >= block->size) return {};
+    const std::size_t size = block == nullptr ? 0 : block->size();
+    if (offset >= size) return {};
     block->add_refs(1);
-    return chunk(block, block->payload() + offset, block->size - offset);
+    return chunk(block, block->payload() + offset, size - offset);
   }
 };
 

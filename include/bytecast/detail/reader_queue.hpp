@@ -37,7 +37,7 @@ class chunk_slot {
     if (block_ != nullptr) block_->release();
   }
 
-  [[nodiscard]] std::size_t size() const noexcept { return block_ == nullptr ? 0 : block_->size; }
+  [[nodiscard]] std::size_t size() const noexcept { return block_ == nullptr ? 0 : block_->size(); }
   [[nodiscard]] const std::byte* data() const noexcept { return block_ == nullptr ? nullptr : block_->payload(); }
 
   // The chunk, taking this slot's reference (the slot is left empty).
