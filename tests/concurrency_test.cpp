@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <array>
+#include <condition_variable>
+#include <mutex>
 #include <atomic>
 #include <memory>
 #include <optional>
@@ -707,4 +709,48 @@ TEST_CASE("concurrency: a write from a coroutine on the readers' context runs th
       rethrow{});
   run_all(ctx);
   CHECK(seen_after_write == std::vector<std::string>{"tick", "tick", "tick"});
+}
+
+// The chain of wake-ups of a write goes to the context, not to the first woken reader's strand:
+// a long handler on that strand must not hold back the wake-up of the other readers.
+TEST_CASE("concurrency: a busy strand of one reader does not delay the wake-up of the others") {
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx);
+  auto strand = asio::make_strand(ctx);
+  bytecast::byte_stream on_strand = w.stream();  // first in the writer's list: first in the chain
+  bytecast::byte_stream plain = w.stream();
+  std::mutex m;
+  std::condition_variable cv;
+  bool blocker_running = false, plain_done = false, strand_done = false;
+  std::string plain_got, strand_got;
+  on_strand.async_next(asio::bind_executor(strand, [&](bytecast::error_code ec, std::span<const std::byte> b) {
+    std::lock_guard lock(m);
+    strand_got = ec ? "error" : to_string(b);
+    strand_done = true;
+  }));
+  plain.async_next([&](bytecast::error_code ec, std::span<const std::byte> b) {
+    std::lock_guard lock(m);
+    plain_got = ec ? "error" : to_string(b);
+    plain_done = true;
+    cv.notify_all();
+  });
+  bool plain_in_time = false;
+  asio::post(strand, [&] {  // occupies the strand until the plain reader got its chunk
+    std::unique_lock lock(m);
+    blocker_running = true;
+    cv.notify_all();
+    plain_in_time = cv.wait_for(lock, 10s, [&] { return plain_done; });
+  });
+  std::vector<std::thread> io;
+  for (int i = 0; i < 2; ++i) io.emplace_back([&] { ctx.run_for(60s); });
+  {
+    std::unique_lock lock(m);
+    REQUIRE(cv.wait_for(lock, 30s, [&] { return blocker_running; }));
+  }
+  w.write(as_bytes("tick"));  // from outside the context: one chain for both readers
+  for (auto& t : io) t.join();
+  CHECK(plain_in_time);
+  CHECK(plain_got == "tick");
+  CHECK(strand_done);
+  CHECK(strand_got == "tick");
 }

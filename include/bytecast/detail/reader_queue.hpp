@@ -564,7 +564,7 @@ class read_op final : public read_op_base {
         asio::post(self->executor_, op_runner<read_op_base>(self));
         return false;
       case action::post_chain:
-        asio::post(self->executor_, chain_runner(self));
+        asio::post(detail::chain_executor(self->executor_), chain_runner(self));
         return false;
       case action::defer:
         asio::defer(self->executor_, op_runner<read_op_base>(self));

@@ -32,9 +32,10 @@ class read_op_base : public pending_operation {
 
   // Posts the operation to its handler's executor; it runs there later.
   void post() { fn_(this, action::post); }
-  // Posts one function to this operation's executor that owns this operation
-  // and the ones chained behind it (`next_wake`, all of the same execution
-  // context) and defers each to its own executor when it runs.
+  // Posts one function to the context of this operation's executor (past any
+  // strand) that owns this operation and the ones chained behind it
+  // (`next_wake`, all of the same execution context) and defers each to its
+  // own executor when it runs.
   void post_chain() { fn_(this, action::post_chain); }
   // Like post(), as a continuation of the running handler.
   void defer_run() { fn_(this, action::defer); }
@@ -87,8 +88,8 @@ class op_runner {
 };
 
 // Owns a chain of woken reads (linked by next_wake, all of one execution
-// context) until it runs on the first one's executor; there it defers each to
-// its own executor, which costs no lock on an io_context. Destroyed unrun (the
+// context) until it runs on that context; there it defers each to its own
+// executor, which costs no lock on an io_context. Destroyed unrun (the
 // context shut down with it queued), it frees them all, as the context's
 // shutdown would have freed their own runners.
 class chain_runner {
@@ -210,6 +211,22 @@ template <class Executor>
     return false;
   } else {
     return false;
+  }
+}
+
+// Where a chain of wake-ups goes: the executor under a strand, so that the
+// chain never waits behind the handlers of one reader's strand.
+template <class Executor>
+[[nodiscard]] auto chain_executor(const Executor& ex) {
+  if constexpr (requires { ex.get_inner_executor(); }) {
+    return chain_executor(ex.get_inner_executor());
+  } else if constexpr (std::is_same_v<Executor, asio::any_io_executor>) {
+    using io_executor = asio::io_context::executor_type;
+    if (const auto* s = ex.template target<asio::strand<io_executor>>())
+      return asio::any_io_executor(s->get_inner_executor());
+    return ex;
+  } else {
+    return ex;
   }
 }
 
