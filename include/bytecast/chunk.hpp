@@ -3,8 +3,8 @@
 #define BYTECAST_CHUNK_HPP
 
 #include <atomic>
-#include <cassert>
 #include <bit>
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>

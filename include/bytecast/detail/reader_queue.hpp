@@ -60,9 +60,6 @@ struct item_traits {
   [[nodiscard]] static std::size_t weight(const Item&) noexcept { return 1; }
   static void reserve_copies(const Item&, std::size_t) noexcept {}
   [[nodiscard]] static Item copy(const Item& item) { return item; }
-  [[nodiscard]] static Item take(slot_type& slot) noexcept(std::is_nothrow_move_constructible_v<Item>) {
-    return std::move(slot);
-  }
 };
 
 template <>
@@ -73,7 +70,6 @@ struct item_traits<chunk> {
   // One atomic add for all the streams of a write, not one per stream.
   static void reserve_copies(const chunk& c, std::size_t n) noexcept { chunk_access::add_refs(c, n); }
   [[nodiscard]] static chunk copy(const chunk& c) noexcept { return chunk_access::alias(c); }
-  [[nodiscard]] static chunk take(chunk_slot& slot) noexcept { return slot.take(); }
 };
 
 // What a read reports when it has no item: the states after the last item.
@@ -189,7 +185,7 @@ class reader_queue final : public queue_base {
       end_ = end_state::closed;
       wake = wake_locked();
     }
-    if (wake != nullptr) post_wake(wake);
+    if (wake != nullptr) post_or_free(wake);
   }
 
   // Fills a new queue before anyone can read it (replay).
@@ -223,7 +219,7 @@ class reader_queue final : public queue_base {
       // posted sees it when it runs.
       if (op_ != nullptr && !std::exchange(op_->scheduled, true)) post = op_;
     }
-    if (post != nullptr) post_wake(post);
+    if (post != nullptr) post_or_free(post);
     // The batch belongs to the reading side: free it now unless an operation
     // still holds it (then it goes with the queue).
     if (acquire_reader()) {
@@ -312,7 +308,7 @@ class reader_queue final : public queue_base {
       if constexpr (std::is_same_v<Item, chunk>) {
         return batch_offset_ == 0 ? batch_.front().take() : batch_.front().tail(batch_offset_);
       } else {
-        return traits::take(batch_.front());
+        return std::move(batch_.front());
       }
     }();
     batch_.pop_front();
@@ -360,15 +356,6 @@ class reader_queue final : public queue_base {
   }
 
  private:
-  // Posting allocates; if that fails, the runner that could not go out frees
-  // the operation with its handler, unrun. The item stays queued.
-  static void post_wake(read_op_base* op) noexcept {
-    try {
-      op->post();
-    } catch (...) {
-    }
-  }
-
   void notify_space() const {
     if (listener_.expired()) return;
     if (auto l = listener_.lock()) l->on_space();
@@ -540,8 +527,13 @@ class read_op final : public read_op_base {
   void defer() { asio::defer(executor_, op_runner<read_op_base>(this)); }
 
   // Called before the operation parks: while it waits, it counts as
-  // outstanding work (a pending read keeps `io_context::run()` going).
-  void track_work() { work_.emplace(asio::prefer(executor_, asio::execution::outstanding_work.tracked)); }
+  // outstanding work (a pending read keeps `io_context::run()` going). Only a
+  // parked read can be woken with others (wake_list): its context is looked
+  // up here, not for every read.
+  void track_work() {
+    work_.emplace(asio::prefer(executor_, asio::execution::outstanding_work.tracked));
+    context_ = context_key(executor_);
+  }
 
  private:
   read_op(Handler&& handler, const IoExecutor& io_ex, std::shared_ptr<Queue> queue, Taker taker)
@@ -549,9 +541,7 @@ class read_op final : public read_op_base {
         handler_(std::move(handler)),
         executor_(asio::get_associated_executor(handler_, io_ex)),
         queue_(std::move(queue)),
-        taker_(std::move(taker)) {
-    context_ = context_key(executor_);
-  }
+        taker_(std::move(taker)) {}
 
   [[nodiscard]] allocator_type get_allocator() const noexcept {
     return allocator_type(asio::get_associated_allocator(handler_, asio::recycling_allocator<void>()));

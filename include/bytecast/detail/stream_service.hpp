@@ -51,8 +51,8 @@ class read_op_base : public pending_operation {
   void request_cancel() noexcept { cancel_requested_.store(true, std::memory_order_release); }
   [[nodiscard]] bool cancel_requested() const noexcept { return cancel_requested_.load(std::memory_order_acquire); }
 
-  // The execution context of the handler's executor (null if unknown): reads
-  // of one context can be woken together (see wake_list).
+  // The execution context of the handler's executor, set when the read parks
+  // (null if unknown): reads of one context can be woken together (see wake_list).
   [[nodiscard]] asio::execution_context* context() const noexcept { return context_; }
 
   bool scheduled = false; // guarded by the queue's mutex: a runner was posted (or is about to be)
@@ -86,6 +86,16 @@ class op_runner {
  private:
   Op* op_;
 };
+
+// Posts `op`. Posting allocates; if that fails, the runner that could not go
+// out has freed the operation with its handler, unrun (an item it was woken
+// for stays queued).
+inline void post_or_free(read_op_base* op) noexcept {
+  try {
+    op->post();
+  } catch (...) {
+  }
+}
 
 // Owns a chain of woken reads (linked by next_wake, all of one execution
 // context) until it runs on that context; there it defers each to its own
@@ -179,11 +189,7 @@ class wake_list {
       while (first != nullptr) {
         read_op_base* op = std::exchange(first, first->next_wake);
         op->next_wake = nullptr;
-        try {
-          op->post();
-        } catch (...) {
-          // The runner that failed to go out freed the operation.
-        }
+        post_or_free(op);
       }
     }
   }
