@@ -87,6 +87,37 @@ asio::awaitable<void> read_all(bytecast::byte_stream& s, reader_log& log) {
   }
 }
 
+// What a reader of one writer's encode() sequence saw.
+struct sequence_log {
+  std::uint32_t next = 0;          // the sequence number expected next
+  std::size_t bad = 0;             // torn, foreign or out-of-order chunks
+  std::size_t wrong_executor = 0;  // completions on a thread that does not run `home`
+  bool sentinel = false;
+  bytecast::error_code error;
+  std::exception_ptr exception;
+};
+
+// Reads whole chunks of writer `id` with async_next_chunk until the sentinel or an error, checking
+// that each is the next of the sequence; with `home`, also that each read completes on its threads.
+asio::awaitable<void> read_sequence(bytecast::byte_stream& s, sequence_log& log, std::uint32_t id,
+                                    asio::io_context* home = nullptr) {
+  for (;;) {
+    auto [ec, chunk] = co_await s.async_next_chunk(as_tuple(asio::use_awaitable));
+    if (home != nullptr && !home->get_executor().running_in_this_thread()) ++log.wrong_executor;
+    if (ec) {
+      log.error = ec;
+      co_return;
+    }
+    if (chunk.empty()) {
+      log.sentinel = true;
+      co_return;
+    }
+    std::uint32_t writer = 0, seq = 0;
+    if (!decode(chunk.bytes(), writer, seq) || writer != id || seq != log.next) ++log.bad;
+    log.next = seq + 1;
+  }
+}
+
 auto record_exception(std::exception_ptr& slot) {
   return [&slot](std::exception_ptr e) { slot = e; };
 }
@@ -194,41 +225,15 @@ TEST_CASE("concurrency: 1000 readers on one writer all get every chunk") {
   constexpr int readers = 1000;
   constexpr std::uint32_t chunks = 200;
 
-  struct counter {
-    std::uint32_t next = 0;
-    std::size_t bad = 0;
-    bool sentinel = false;
-    bytecast::error_code error;
-    std::exception_ptr exception;
-  };
-
   asio::io_context ctx;
   bytecast::byte_writer w(ctx);
   std::vector<bytecast::byte_stream> streams;
   streams.reserve(readers);
   for (int i = 0; i < readers; ++i) streams.push_back(w.stream());
   CHECK(w.stream_count() == readers);
-  std::vector<counter> counters(readers);
+  std::vector<sequence_log> counters(readers);
   for (std::size_t i = 0; i < readers; ++i)
-    asio::co_spawn(
-        ctx,
-        [&s = streams[i], &c = counters[i]]() -> asio::awaitable<void> {
-          for (;;) {
-            auto [ec, chunk] = co_await s.async_next_chunk(as_tuple(asio::use_awaitable));
-            if (ec) {
-              c.error = ec;
-              co_return;
-            }
-            if (chunk.empty()) {
-              c.sentinel = true;
-              co_return;
-            }
-            std::uint32_t writer = 0, seq = 0;
-            if (!decode(chunk.bytes(), writer, seq) || writer != 7 || seq != c.next) ++c.bad;
-            c.next = seq + 1;
-          }
-        },
-        record_exception(counters[i].exception));
+    asio::co_spawn(ctx, read_sequence(streams[i], counters[i], 7), record_exception(counters[i].exception));
 
   auto work = asio::make_work_guard(ctx);
   std::vector<std::thread> io;
@@ -600,39 +605,17 @@ TEST_CASE("concurrency: a writer thread wakes parked readers on two io_contexts 
   constexpr int per_context = 24;
   constexpr std::uint32_t chunks = 300;
 
-  struct counter {
-    std::uint32_t next = 0;
-    std::size_t bad = 0, wrong_executor = 0;
-    bool sentinel = false;
-    std::exception_ptr exception;
-  };
-
   asio::io_context ctx_a, ctx_b;
   bytecast::byte_writer w(ctx_a);
   std::vector<bytecast::byte_stream> streams;
-  std::vector<counter> counters(2 * per_context);
+  std::vector<sequence_log> counters(2 * per_context);
   streams.reserve(2 * per_context);
   for (int i = 0; i < 2 * per_context; ++i) streams.push_back(w.stream());
   for (std::size_t i = 0; i < counters.size(); ++i) {
     asio::io_context& ctx = i % 2 == 0 ? ctx_a : ctx_b;
     // every third reader of each context runs on a strand of it
     asio::any_io_executor ex = i % 3 == 0 ? asio::any_io_executor(asio::make_strand(ctx)) : ctx.get_executor();
-    asio::co_spawn(
-        ex,
-        [&s = streams[i], &c = counters[i], &ctx]() -> asio::awaitable<void> {
-          for (;;) {
-            auto chunk = co_await s.async_next_chunk(asio::use_awaitable);
-            if (!ctx.get_executor().running_in_this_thread()) ++c.wrong_executor;
-            if (chunk.empty()) {
-              c.sentinel = true;
-              co_return;
-            }
-            std::uint32_t writer = 0, seq = 0;
-            if (!decode(chunk.bytes(), writer, seq) || writer != 3 || seq != c.next) ++c.bad;
-            c.next = seq + 1;
-          }
-        },
-        record_exception(counters[i].exception));
+    asio::co_spawn(ex, read_sequence(streams[i], counters[i], 3, &ctx), record_exception(counters[i].exception));
   }
 
   auto work_a = asio::make_work_guard(ctx_a);
@@ -660,6 +643,7 @@ TEST_CASE("concurrency: a writer thread wakes parked readers on two io_contexts 
     CHECK(c.bad == 0);
     CHECK(c.wrong_executor == 0);
     CHECK(c.sentinel);
+    CHECK_FALSE(c.error);
     CHECK_FALSE(c.exception);
   }
 }
