@@ -5,11 +5,13 @@
                              [--quick] [--csv benchmarks/results.csv]
 
 BUILD_DIR (default build/bench) must already hold benchmarks/bytecast_throughput: this script
-builds nothing (cmake --preset bench && cmake --build --preset bench).
+builds nothing (cmake --preset bench && cmake --build --preset bench). The Rust peers,
+benchmarks/peers/release/bytecast_peers there (built with the bench preset when Debian's cargo is
+installed), run too when present; without them the script says so and skips them.
 
 Matrix: C = 64 B with N = 1, 4, 16 at T = 64 MiB; C = 64 KiB with N = 1, 4, 16, 64 at T = 8 GiB.
-For every cell: bytecast and channel, each with the plain and the drain loop, and the executor
-ceiling; for each chunk size: memcpy. Every configuration runs --repeats times (repeats are
+For every cell: bytecast, channel and the two Rust peers (tokio_broadcast, seed_mpsc), each with
+the plain and the drain loop, and the executor ceiling; for each chunk size: memcpy. Every configuration runs --repeats times (repeats are
 interleaved, so a burst of load hits all configurations alike); the CSV keeps, per
 configuration, the run with the median chunks/s and the list of all runs' chunks/s.
 --quick: one repeat, T = 16 MiB and 1 GiB (for a loaded machine; the table says so).
@@ -31,12 +33,16 @@ BIG_CHUNK = 64 << 10
 SMALL_READERS = [1, 4, 16]
 BIG_READERS = [1, 4, 16, 64]
 IMPLS = [("bytecast", "plain"), ("bytecast", "drain"), ("channel", "plain"), ("channel", "drain")]
+# bytecast_peers (benchmarks/peers): tokio::sync::broadcast, and the seed's one tokio unbounded mpsc
+# channel per reader.
+PEER_IMPLS = [("tokio_broadcast", "plain"), ("tokio_broadcast", "drain"), ("seed_mpsc", "plain"), ("seed_mpsc", "drain")]
 
 CSV_FIELDS = [
     "impl", "loop", "chunk", "readers", "threads", "total_bytes", "chunks", "seconds", "chunks_per_s",
     "bytes_per_s", "writer_seconds", "writer_bytes_per_s", "peak_rss_bytes", "baseline_rss_bytes",
     "peak_queued_bytes", "peak_queued_chunks", "peak_queue_entries", "rss_growth_per_queued_byte",
     "rss_overhead_per_queued_chunk", "send_retries", "load1", "repeats", "chunks_per_s_runs",
+    "broadcast_capacity",
 ]
 
 
@@ -71,19 +77,20 @@ def load1():
         return float(f.read().split()[0])
 
 
-def configurations(small_total, big_total):
+def configurations(small_total, big_total, peers):
     configs = []
+    impls = IMPLS + (PEER_IMPLS if peers else [])
     for chunk, readers_list, total in ((SMALL_CHUNK, SMALL_READERS, small_total), (BIG_CHUNK, BIG_READERS, big_total)):
         for readers in readers_list:
-            for impl, loop in IMPLS:
+            for impl, loop in impls:
                 configs.append(dict(impl=impl, loop=loop, chunk=chunk, readers=readers, total=total))
             configs.append(dict(impl="ceiling", loop="plain", chunk=chunk, readers=readers, total=total))
         configs.append(dict(impl="memcpy", loop="plain", chunk=chunk, readers=1, total=total))
     return configs
 
 
-def run_one(program, c, threads):
-    cmd = [program, "--impl", c["impl"], "--loop", c["loop"], "--chunk", str(c["chunk"]),
+def run_one(programs, c, threads):
+    cmd = [programs[c["impl"]], "--impl", c["impl"], "--loop", c["loop"], "--chunk", str(c["chunk"]),
            "--readers", str(c["readers"]), "--total-bytes", str(c["total"]), "--threads", str(threads)]
     done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if done.returncode != 0:
@@ -112,16 +119,24 @@ def main():
     program = os.path.join(args.build_dir, "benchmarks", "bytecast_throughput")
     if not os.access(program, os.X_OK):
         sys.exit(f"run_matrix: no {program}; build it first: cmake --preset bench && cmake --build --preset bench")
+    programs = {impl: program for impl in ("bytecast", "channel", "ceiling", "memcpy")}
+    peers = os.path.join(args.build_dir, "benchmarks", "peers", "release", "bytecast_peers")
+    if os.access(peers, os.X_OK):
+        programs.update({impl: peers for impl, _ in PEER_IMPLS})
+    else:
+        print(f"run_matrix: no {peers}: the Rust peers are skipped (apt-get install cargo librust-tokio-dev "
+              "librust-bytes-dev, then cmake --preset bench && cmake --build --preset bench)", file=sys.stderr)
+        peers = None
 
-    configs = configurations(small_total, big_total)
+    configs = configurations(small_total, big_total, peers is not None)
     load_before = load1()
     started = time.time()
     runs = {}
     for rep in range(args.repeats):
         for i, c in enumerate(configs):
-            r = run_one(program, c, args.threads)
+            r = run_one(programs, c, args.threads)
             runs.setdefault(key(r), []).append(r)
-            print(f"[{rep + 1}/{args.repeats} {i + 1}/{len(configs)}] {r['impl']:8} {r['loop']:5} C={r['chunk']:<6}"
+            print(f"[{rep + 1}/{args.repeats} {i + 1}/{len(configs)}] {r['impl']:15} {r['loop']:5} C={r['chunk']:<6}"
                   f" N={r['readers']:<3} {si(r['chunks_per_s'])} chunks/s  load {r['load1']:.2f}",
                   file=sys.stderr, flush=True)
     load_after = load1()
@@ -145,13 +160,36 @@ def main():
             m = medians[(c["impl"], loop, c["chunk"], readers)]
             w.writerow({k: ("" if m.get(k) is None else m.get(k)) for k in CSV_FIELDS})
 
-    print_table(medians, args, small_total, big_total, load_before, load_after, elapsed)
+    print_table(medians, args, small_total, big_total, load_before, load_after, elapsed, peers is not None)
     print(f"\nCSV: {args.csv}", file=sys.stderr)
 
 
-def print_table(medians, args, small_total, big_total, load_before, load_after, elapsed):
+def peer_versions():
+    """The tokio and bytes versions cargo built the peers with, from benchmarks/peers/Cargo.lock."""
+    versions, name = {}, None
+    try:
+        with open(os.path.join(HERE, "peers", "Cargo.lock")) as f:
+            for line in f:
+                if line.startswith("name = "):
+                    name = line.split('"')[1]
+                elif line.startswith("version = ") and name in ("tokio", "bytes"):
+                    versions[name] = line.split('"')[1]
+    except OSError:
+        pass
+    return ", ".join(f"{n} {v}" for n, v in sorted(versions.items(), reverse=True))
+
+
+def print_table(medians, args, small_total, big_total, load_before, load_after, elapsed, peers):
     def get(impl, loop, chunk, readers):
         return medians.get((impl, loop, chunk, readers))
+
+    def best(impl, chunk, readers):
+        """(chunks/s, loop letter) of the faster of the implementation's two loops, or None."""
+        runs = [(m["chunks_per_s"], loop[0]) for loop in ("plain", "drain") if (m := get(impl, loop, chunk, readers))]
+        return max(runs) if runs else None
+
+    def versus(b, peer):
+        return f"{b[0] / peer[0]:.2f}x {b[1]}/{peer[1]}" if b and peer else "-"
 
     reduced = []
     if small_total != 64 << 20:
@@ -167,19 +205,31 @@ def print_table(medians, args, small_total, big_total, load_before, load_after, 
         pass
     print(f"bytecast_throughput, median of {args.repeats}, {args.threads} io threads + 1 writer thread; "
           f"{cpu}; load average {load_before:.2f} before, {load_after:.2f} after; {elapsed:.0f} s")
+    if peers:
+        print(f"Rust peers: bytecast_peers ({peer_versions()}; cargo --release, {args.threads} tokio worker threads). "
+              "vs tokio / vs seed: bytecast's best loop ÷ the peer's best loop in that cell "
+              "(p = plain, d = drain; the same on both rows of a cell)")
+    else:
+        print("Rust peers: not built, skipped")
     if reduced:
         print("**REDUCED SIZES: " + "; ".join(reduced) + "**")
     print()
     print("| C | N | loop | bytecast chunks/s | channel chunks/s | ceiling chunks/s | vs channel | vs ceiling "
-          "| bytecast writer B/s | memcpy B/s | writer/memcpy | bytecast peak RSS | bytecast peak queued | RSS growth / queued |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| bytecast writer B/s | memcpy B/s | writer/memcpy | bytecast peak RSS | bytecast peak queued | RSS growth / queued "
+          "| tokio broadcast chunks/s | seed design (mpsc per reader) chunks/s | bytecast vs tokio | bytecast vs seed |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for chunk, readers_list in ((SMALL_CHUNK, SMALL_READERS), (BIG_CHUNK, BIG_READERS)):
         mem = get("memcpy", "-", chunk, 0)
         for readers in readers_list:
             ceil = get("ceiling", "-", chunk, readers)
+            b_best = best("bytecast", chunk, readers)
+            vs_tokio = versus(b_best, best("tokio_broadcast", chunk, readers))
+            vs_seed = versus(b_best, best("seed_mpsc", chunk, readers))
             for loop in ("plain", "drain"):
                 b = get("bytecast", loop, chunk, readers)
                 ch = get("channel", loop, chunk, readers)
+                tk = get("tokio_broadcast", loop, chunk, readers)
+                sd = get("seed_mpsc", loop, chunk, readers)
                 if not b:
                     continue
                 vs_ch = f"{b['chunks_per_s'] / ch['chunks_per_s']:.2f}x" if ch else "-"
@@ -192,7 +242,9 @@ def print_table(medians, args, small_total, big_total, load_before, load_after, 
                       f"{si(ch['chunks_per_s']) if ch else '-'} | {si(ceil['chunks_per_s']) if ceil else '-'} | "
                       f"{vs_ch} | {vs_ceil} | {si(wr)} | {si(memcpy_bw)} | {wr_vs_mem} | "
                       f"{human_bytes(b['peak_rss_bytes'])} | {human_bytes(b['peak_queued_bytes'] or 0)} | "
-                      f"{'-' if growth is None else f'{growth:.2f}'} |")
+                      f"{'-' if growth is None else f'{growth:.2f}'} | "
+                      f"{si(tk['chunks_per_s']) if tk else '-'} | {si(sd['chunks_per_s']) if sd else '-'} | "
+                      f"{vs_tokio} | {vs_seed} |")
 
 
 if __name__ == "__main__":
