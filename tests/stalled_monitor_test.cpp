@@ -581,10 +581,11 @@ TEMPLATE_TEST_CASE("stalled_monitor: the timeout is measured from when the monit
     CHECK(r.at - start < d + 2s);
   }
 
-  // An item that arrives before the timeout is delivered when it arrives.
+  // An item that arrives before the timeout is delivered when it arrives. The reference time is
+  // taken before the write is scheduled, so the lower bound holds by construction.
   scheduler later{ctx, {}};
-  later.after(50ms, [&] { src.write(2); });
   start = clock_type::now();
+  later.after(50ms, [&] { src.write(2); });
   r = read_one<TestType>(ctx, m);
   CHECK(r.got == item{item::value, 2, {}});
   CHECK(r.at - start >= 50ms);
@@ -600,7 +601,16 @@ TEMPLATE_TEST_CASE("stalled_monitor: the throttle delivers the first item undela
   for (int i = 0; i < 5; ++i) src.write(i);  // written at once
   const auto start = clock_type::now();
   std::vector<monitored<TestType>> reads;
-  for (int i = 0; i < 5; ++i) reads.push_back(read_one<TestType>(ctx, m));
+  // The moment each item was delivered, as the monitor counts the throttle from it: just before
+  // the handler ran, so a lower bound measured from it holds by construction (one measured from
+  // the previous handler's own clock reading would not, by the few instructions in between).
+  std::vector<clock_type::time_point> delivered;
+  for (int i = 0; i < 5; ++i) {
+    reads.push_back(read_one<TestType>(ctx, m));
+    REQUIRE(m.last_delivery().has_value());
+    CHECK(*m.last_delivery() <= reads.back().at);
+    delivered.push_back(*m.last_delivery());
+  }
 
   for (int i = 0; i < 5; ++i) {
     CAPTURE(i);
@@ -610,7 +620,7 @@ TEMPLATE_TEST_CASE("stalled_monitor: the throttle delivers the first item undela
   CHECK(reads[0].at - start < d);  // not held back by the throttle
   for (std::size_t i = 1; i < reads.size(); ++i) {
     CAPTURE(i, ms(reads[i].at - reads[i - 1].at));
-    CHECK(reads[i].at - reads[i - 1].at >= d);  // never early
+    CHECK(reads[i].at - delivered[i - 1] >= d);  // never early
     CHECK(reads[i].at - reads[i - 1].at < d + 2s);
   }
 
@@ -621,13 +631,15 @@ TEMPLATE_TEST_CASE("stalled_monitor: the throttle delivers the first item undela
   auto late = read_one<TestType>(ctx, m);
   CHECK(late.got == item{item::value, 5, {}});
   CHECK(late.at - call < d);
+  const auto late_delivered = m.last_delivery();
+  REQUIRE(late_delivered.has_value());
 
   // An item written during the throttle wait is delivered at the end of it, not lost.
   scheduler later{ctx, {}};
   later.after(20ms, [&] { src.write(6); });
   auto next = read_one<TestType>(ctx, m);
   CHECK(next.got == item{item::value, 6, {}});
-  CHECK(next.at - late.at >= d);
+  CHECK(next.at - *late_delivered >= d);
 }
 
 TEMPLATE_TEST_CASE("stalled_monitor: throttle and timeout combined lose nothing", "", byte_kind, typed_kind,
@@ -648,6 +660,7 @@ TEMPLATE_TEST_CASE("stalled_monitor: throttle and timeout combined lose nothing"
 
   std::vector<int> values;
   std::vector<clock_type::time_point> delivered;
+  std::vector<clock_type::time_point> delivered_by_monitor;  // the throttle's reference times
   int timeouts = 0;
   for (int guard = 0; guard < 10000; ++guard) {
     auto r = read_one<TestType>(ctx, m);
@@ -659,12 +672,14 @@ TEMPLATE_TEST_CASE("stalled_monitor: throttle and timeout combined lose nothing"
     REQUIRE(r.got.what == item::value);
     values.push_back(r.got.v);
     delivered.push_back(r.at);
+    REQUIRE(m.last_delivery().has_value());
+    delivered_by_monitor.push_back(*m.last_delivery());
   }
   CHECK(values == std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8});
   CHECK(timeouts >= 2);  // the silences between the bursts
   for (std::size_t i = 1; i < delivered.size(); ++i) {
     CAPTURE(i, ms(delivered[i] - delivered[i - 1]));
-    CHECK(delivered[i] - delivered[i - 1] >= throttle);
+    CHECK(delivered[i] - delivered_by_monitor[i - 1] >= throttle);
   }
 }
 

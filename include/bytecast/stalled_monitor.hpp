@@ -108,6 +108,10 @@ class stalled_monitor {
   /// The wrapped stream. Nothrow.
   [[nodiscard]] Stream& inner() noexcept { return stream_; }
 
+  /// When the last item was delivered (the moment its handler was called), if one was: the
+  /// throttle counts from it. Nothrow.
+  [[nodiscard]] std::optional<clock::time_point> last_delivery() const noexcept { return last_delivery_; }
+
   /// The next item of the inner stream, or `asio::error::timed_out`.
   /// Completion: `void(error_code, V)`, as the inner stream's.
   /// Exceptions: strong — if allocating the operation (its state, strand or
