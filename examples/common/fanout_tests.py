@@ -288,7 +288,10 @@ def case_stalled_client(ctx):
     their throughput: measured without and with the stalled client."""
     readers = 5
     size = 48 * 1024 * 1024
-    rate = 40e6  # bytes/s the feed offers (the server may take less: then the pipe slows it)
+    # The readers must never fall a queue limit behind on their own: at 20 MB/s a 16 MiB limit
+    # leaves them 0.8 s of slack for a busy machine (with 256 KiB and 40 MB/s, a 7 ms pause of one
+    # `curl | sha256sum` cut it off). The stalled client, which never reads, still overflows it.
+    rate = 20e6  # bytes/s the feed offers (the server may take less: then the pipe slows it)
     data = os.urandom(1024 * 1024)
     block = 64 * 1024
     expected = subprocess.run(["sha256sum"], input=data * (size // len(data)), check=True,
@@ -296,7 +299,7 @@ def case_stalled_client(ctx):
 
     def run(with_stalled):
         label = "with a stalled client" if with_stalled else "baseline"
-        server = Server(ctx.procs, ctx.exe, "--policy", "disconnect", "--queue-limit", "256k")
+        server = Server(ctx.procs, ctx.exe, "--policy", "disconnect", "--queue-limit", "16m")
         stalled = None
         if with_stalled:
             stalled = ctx.proto.raw_socket(server.port, rcvbuf=4096)  # connects, never reads
