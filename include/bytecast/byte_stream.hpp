@@ -5,105 +5,113 @@
 #include <bytecast/chunk.hpp>
 #include <bytecast/detail/config.hpp>
 #include <bytecast/detail/handles.hpp>
-#include <bytecast/detail/reader_queue.hpp>
+#include <bytecast/detail/read_takers.hpp>
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <span>
-#include <system_error>
 #include <utility>
 
-namespace bytecast {
+BYTECAST_NAMESPACE_BEGIN
 
 template <class Executor>
 class basic_byte_writer;
 
-/// One reader of a byte writer: every chunk written after it was made, in order,
-/// then one empty "close sentinel", then `asio::error::eof`.
+/// One reader of a byte writer: every chunk written after it was made, in order, then one empty
+/// "close sentinel", then `asio::error::eof`.
 ///
-/// Reads complete through the handler's associated executor (by default this
-/// stream's), never inline. One read may be outstanding at a time. Each read
-/// supports per-operation cancellation (terminal, partial, total): a cancelled
-/// read completes with `operation_aborted` and the chunk it would have got is
-/// returned by the next read. Destroying the stream aborts a pending read.
-/// A moved-from stream completes every read with `asio::error::bad_descriptor`.
+/// Reads complete through the handler's associated executor (by default this stream's), never
+/// inline. One read may be outstanding at a time; a second completes with
+/// `asio::error::already_started`. Every read supports per-operation cancellation (terminal,
+/// partial, total): a cancelled read completes with `operation_aborted` and the chunk it would have
+/// got is returned by the next read. Destroying the stream aborts a pending read. A moved-from
+/// stream completes every read with `asio::error::bad_descriptor`.
 ///
-/// Exception safety: a read takes its chunk only when it completes, so a read
-/// whose initiation throws consumes nothing. Observers, moves and the
-/// destructor do not throw.
+/// Exceptions: a read takes its chunk only when it completes, so a read whose initiation throws
+/// (`std::bad_alloc` for its operation) consumes nothing and its handler is not called (strong).
+/// Observers, moves and the destructor do not throw.
 template <class Executor = asio::any_io_executor>
-class basic_byte_stream : public detail::stream_handle<chunk, Executor> {
-  using base = detail::stream_handle<chunk, Executor>;
-  template <class Taker>
-  using initiate_read = typename base::template initiate_read<Taker>;
-
+class basic_byte_stream {
  public:
+  /// The executor of the writer this stream came from.
   using executor_type = Executor;
 
-  basic_byte_stream(basic_byte_stream&&) noexcept = default;
-  basic_byte_stream& operator=(basic_byte_stream&&) noexcept = default;
+  /// Takes `other`'s place in the writer's fan-out; `other` becomes a moved-from stream.
+  basic_byte_stream(basic_byte_stream&& other) noexcept = default;
+  /// Detaches this stream (as the destructor does), then takes `other`'s place.
+  basic_byte_stream& operator=(basic_byte_stream&& other) noexcept = default;
+  /// Detaches from the writer: the backlog is released at once and a pending read completes with
+  /// `asio::error::operation_aborted`.
+  ~basic_byte_stream() = default;
 
-  // Moves: nothrow; move assignment first detaches the stream it replaces.
-  // get_executor(), writer_id() and dropped() come from detail::stream_handle.
-  // The destructor detaches from the writer, releasing the backlog; a pending
-  // read completes with `operation_aborted`. The destructor is nothrow.
+  /// The executor of the writer this stream came from.
+  [[nodiscard]] executor_type get_executor() const noexcept { return state_.executor(); }
 
-  /// The next chunk. Completion: `void(error_code, std::span<const std::byte>)`:
-  /// a chunk (valid until the next read starts or the stream is destroyed); after
-  /// close, once an empty span with no error; then `asio::error::eof`.
-  /// Exceptions: strong — if allocating the operation throws, the exception
-  /// propagates from this call, nothing is consumed and the handler is not called.
+  /// The `id()` of the writer this stream came from.
+  [[nodiscard]] std::uint64_t writer_id() const noexcept { return state_.writer_id(); }
+
+  /// The next chunk. Completion: `void(error_code, std::span<const std::byte>)`: a chunk (valid
+  /// until the next read starts or the stream is destroyed); after close, once an empty span with
+  /// no error; then `asio::error::eof`.
   template <class CompletionToken = asio::default_completion_token_t<executor_type>>
   auto async_next(CompletionToken&& token = asio::default_completion_token_t<executor_type>()) {
-    return asio::async_initiate<CompletionToken, void(error_code, std::span<const std::byte>)>(
-        initiate_read<detail::next_span_taker>{this}, token, detail::next_span_taker{});
+    return state_.async_read(std::forward<CompletionToken>(token), detail::next_span_taker{});
   }
 
-  /// As `async_next`, completing with an owning `chunk`:
-  /// `void(error_code, bytecast::chunk)` (empty chunk for the sentinel).
-  /// Exceptions: strong, as `async_next`.
+  /// As `async_next`, completing with an owning chunk the caller may keep:
+  /// `void(error_code, bytecast::chunk)` (an empty chunk for the sentinel).
   template <class CompletionToken = asio::default_completion_token_t<executor_type>>
   auto async_next_chunk(CompletionToken&& token = asio::default_completion_token_t<executor_type>()) {
-    using taker = detail::next_item_taker<chunk, chunk>;
-    return asio::async_initiate<CompletionToken, void(error_code, chunk)>(initiate_read<taker>{this}, token,
-                                                                               taker{});
+    return state_.async_read(std::forward<CompletionToken>(token), detail::next_item_taker<chunk>{});
   }
 
-  /// AsyncReadStream: copies 1..buffer_size(buffers) bytes from the front of the
-  /// backlog, waiting while nothing is queued. Completion:
-  /// `void(error_code, std::size_t)`; `asio::error::eof` once closed and drained.
-  /// Exceptions: strong, as `async_next`.
+  /// AsyncReadStream: copies 1 to `buffer_size(buffers)` bytes from the front of the backlog (a
+  /// chunk may be read over several calls), waiting while nothing is queued. Completion:
+  /// `void(error_code, std::size_t)`; `asio::error::eof` once closed and drained. A zero-size
+  /// read completes with 0 (not inline).
   template <class MutableBufferSequence,
             class CompletionToken = asio::default_completion_token_t<executor_type>>
   auto async_read_some(const MutableBufferSequence& buffers,
                        CompletionToken&& token = asio::default_completion_token_t<executor_type>()) {
-    using taker = detail::read_some_taker<MutableBufferSequence>;
-    return asio::async_initiate<CompletionToken, void(error_code, std::size_t)>(initiate_read<taker>{this},
-                                                                                     token, taker{buffers});
+    return state_.async_read(std::forward<CompletionToken>(token),
+                             detail::read_some_taker<MutableBufferSequence>{buffers});
   }
 
-  /// The next chunk if one is queued, without a trip through the executor. Same
-  /// protocol and read position as `async_next`; `asio::error::would_block` when
-  /// nothing is queued, `already_started` while a read is pending.
-  /// Exceptions: nothrow in practice (errors come through `ec`); the one
-  /// exception is `std::bad_alloc` from posting the completion of a write that
-  /// a bounded `wait` writer had parked until this read made room.
+  /// The next chunk if one is queued, without a trip through the executor: the same protocol,
+  /// read position and span lifetime as `async_next`; `asio::error::would_block` when nothing is
+  /// queued, `already_started` while a read is pending. Call it from the reader's own executor.
+  /// Errors come through `ec`; the only exception is `std::bad_alloc` from posting the completion
+  /// of a write that a bounded `wait` writer parked until this read made room.
   [[nodiscard]] std::span<const std::byte> try_next(error_code& ec) {
-    return detail::try_read(this->queue_, detail::next_span_taker{}, ec);
+    return state_.try_read(detail::next_span_taker{}, ec);
   }
 
-  /// This reader's backlog (a thread-safe snapshot). Nothrow (takes a lock).
-  [[nodiscard]] std::size_t queued_chunks() const { return this->queue_ ? this->queue_->queued_items() : 0; }
-  [[nodiscard]] std::size_t queued_bytes() const { return this->queue_ ? this->queue_->queued_weight() : 0; }
+  /// Chunks queued for this reader (a thread-safe snapshot).
+  [[nodiscard]] std::size_t queued_chunks() const noexcept {
+    return state_.queue() ? state_.queue()->queued_items() : 0;
+  }
+
+  /// Bytes queued for this reader (a thread-safe snapshot).
+  [[nodiscard]] std::size_t queued_bytes() const noexcept {
+    return state_.queue() ? state_.queue()->queued_weight() : 0;
+  }
+
+  /// Bytes this stream lost to a `drop_oldest` writer, in total.
+  [[nodiscard]] std::uint64_t dropped() const noexcept { return state_.queue() ? state_.queue()->dropped() : 0; }
 
  private:
   friend class basic_byte_writer<Executor>;
-  using base::base;
+  using queue_type = detail::reader_queue<chunk>;
+
+  basic_byte_stream(const Executor& ex, std::shared_ptr<queue_type> queue, std::uint64_t writer_id) noexcept
+      : state_(ex, std::move(queue), writer_id) {}
+
+  detail::stream_state<chunk, Executor> state_;
 };
 
+/// A byte stream on `asio::any_io_executor`.
 using byte_stream = basic_byte_stream<>;
 
-} // namespace bytecast
+BYTECAST_NAMESPACE_END
 
 #endif // BYTECAST_BYTE_STREAM_HPP

@@ -2,9 +2,11 @@
 #ifndef BYTECAST_OPTIONS_HPP
 #define BYTECAST_OPTIONS_HPP
 
+#include <bytecast/detail/config.hpp>
+
 #include <cstddef>
 
-namespace bytecast {
+BYTECAST_NAMESPACE_BEGIN
 
 /// What a bounded writer does when a stream's queue has no room for a new chunk.
 enum class overflow_policy {
@@ -16,15 +18,18 @@ enum class overflow_policy {
 /// Optional last constructor argument of every writer.
 struct writer_options {
   std::size_t queue_limit = 0; ///< per stream, bytes (byte writers) or items (typed); 0 = unbounded
-  overflow_policy on_overflow = overflow_policy::wait;
+  overflow_policy on_overflow = overflow_policy::wait; ///< what a full stream does
   std::size_t replay_limit = 0; ///< recent chunks kept for `stream(replay)`; 0 = no replay
 };
 
-/// Tag for `writer.stream(bytecast::replay)`: start with the retained recent chunks.
-inline constexpr struct replay_t {
+/// The type of `bytecast::replay`.
+struct replay_t {
   explicit replay_t() = default;
-} replay{};
+};
 
-} // namespace bytecast
+/// Tag for `writer.stream(bytecast::replay)`: start with the retained recent chunks.
+inline constexpr replay_t replay{};
+
+BYTECAST_NAMESPACE_END
 
 #endif // BYTECAST_OPTIONS_HPP

@@ -2,185 +2,198 @@
 #ifndef BYTECAST_TYPED_HPP
 #define BYTECAST_TYPED_HPP
 
-#include <bytecast/detail/broadcast_core.hpp>
 #include <bytecast/detail/config.hpp>
 #include <bytecast/detail/handles.hpp>
-#include <bytecast/detail/reader_queue.hpp>
+#include <bytecast/detail/read_takers.hpp>
+#include <bytecast/detail/write_op.hpp>
 #include <bytecast/options.hpp>
 
-#include <concepts>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <optional>
-#include <system_error>
 #include <type_traits>
 #include <utility>
 
-namespace bytecast {
+BYTECAST_NAMESPACE_BEGIN
 
 template <class T, class Executor>
 class basic_typed_writer;
 
-/// One reader of a typed writer: every value written after it was made, in
-/// order, then one `std::nullopt`, then `asio::error::eof`. Each stream owns its
-/// values. Executor, ordering and cancellation rules are the byte stream's.
+/// One reader of a typed writer: every value written after it was made, in order, then one
+/// `std::nullopt`, then `asio::error::eof`. Each stream owns its values. Executor, ordering,
+/// cancellation and one-read-at-a-time rules are the byte stream's.
 ///
-/// Exception safety: as the byte stream's, provided T's move constructor does
-/// not throw. A value is moved out of the queue when a read completes; if that
-/// move throws, the exception propagates and the value may be lost.
+/// Exceptions: a read takes its value only when it completes, so a read whose initiation throws
+/// consumes nothing and its handler is not called (strong). Observers, moves and the destructor do
+/// not throw.
 template <class T, class Executor = asio::any_io_executor>
-class basic_typed_stream : public detail::stream_handle<T, Executor> {
-  using base = detail::stream_handle<T, Executor>;
-  using taker = detail::next_item_taker<T, std::optional<T>>;
+class basic_typed_stream {
+  using taker = detail::next_item_taker<std::optional<T>>;
 
  public:
+  /// The executor of the writer this stream came from.
   using executor_type = Executor;
+  /// The type of the values.
   using value_type = T;
 
-  basic_typed_stream(basic_typed_stream&&) noexcept = default;
-  basic_typed_stream& operator=(basic_typed_stream&&) noexcept = default;
+  /// Takes `other`'s place in the writer's fan-out; `other` becomes a moved-from stream.
+  basic_typed_stream(basic_typed_stream&& other) noexcept = default;
+  /// Detaches this stream (as the destructor does), then takes `other`'s place.
+  basic_typed_stream& operator=(basic_typed_stream&& other) noexcept = default;
+  /// Detaches from the writer: the backlog is released at once and a pending read completes with
+  /// `asio::error::operation_aborted`.
+  ~basic_typed_stream() = default;
 
-  // Moves: nothrow; move assignment first detaches the stream it replaces.
-  // get_executor(), writer_id() and dropped() come from detail::stream_handle.
-  // The destructor detaches from the writer, releasing the backlog; a pending
-  // read completes with `operation_aborted`. The destructor is nothrow.
+  /// The executor of the writer this stream came from.
+  [[nodiscard]] executor_type get_executor() const noexcept { return state_.executor(); }
 
-  /// The next value. Completion: `void(error_code, std::optional<T>)`: a
-  /// value; after close, once `std::nullopt` with no error; then `asio::error::eof`.
-  /// Cancelled: `operation_aborted`, and the value stays for the next read.
-  /// Exceptions: strong — if allocating the operation throws, the exception
-  /// propagates from this call, nothing is consumed and the handler is not
-  /// called. If T's move constructor throws on completion, the exception
-  /// escapes from the executor's run() and the value may be lost.
+  /// The `id()` of the writer this stream came from.
+  [[nodiscard]] std::uint64_t writer_id() const noexcept { return state_.writer_id(); }
+
+  /// The next value. Completion: `void(error_code, std::optional<T>)`: a value; after close, once
+  /// `std::nullopt` with no error; then `asio::error::eof`. Cancelled: `operation_aborted`, and
+  /// the value stays for the next read.
   template <class CompletionToken = asio::default_completion_token_t<executor_type>>
   auto async_next(CompletionToken&& token = asio::default_completion_token_t<executor_type>()) {
-    return asio::async_initiate<CompletionToken, void(error_code, std::optional<T>)>(
-        typename base::template initiate_read<taker>{this}, token, taker{});
+    return state_.async_read(std::forward<CompletionToken>(token), taker{});
   }
 
-  /// The next value if one is queued; `asio::error::would_block` when none is.
-  /// Exceptions: errors come through `ec`; nothrow if T's move constructor is
-  /// (but see the byte stream's `try_next` on bounded `wait` writers). If
-  /// moving T throws, the exception propagates and the value may be lost.
-  [[nodiscard]] std::optional<T> try_next(error_code& ec) { return detail::try_read(this->queue_, taker{}, ec); }
+  /// The next value if one is queued, without a trip through the executor; `would_block` when
+  /// none is. Errors come through `ec` (but see the byte stream's `try_next` on bounded writers).
+  [[nodiscard]] std::optional<T> try_next(error_code& ec) { return state_.try_read(taker{}, ec); }
 
-  /// This reader's backlog in values (a thread-safe snapshot). Nothrow (takes a lock).
-  [[nodiscard]] std::size_t queued_items() const { return this->queue_ ? this->queue_->queued_items() : 0; }
+  /// Values queued for this reader (a thread-safe snapshot).
+  [[nodiscard]] std::size_t queued_items() const noexcept {
+    return state_.queue() ? state_.queue()->queued_items() : 0;
+  }
+
+  /// Values this stream lost to a `drop_oldest` writer, in total.
+  [[nodiscard]] std::uint64_t dropped() const noexcept { return state_.queue() ? state_.queue()->dropped() : 0; }
 
  private:
   friend class basic_typed_writer<T, Executor>;
-  using base::base;
+  using queue_type = detail::reader_queue<T>;
+
+  basic_typed_stream(const Executor& ex, std::shared_ptr<queue_type> queue, std::uint64_t writer_id) noexcept
+      : state_(ex, std::move(queue), writer_id) {}
+
+  detail::stream_state<T, Executor> state_;
 };
 
-/// One writer of values of type `T`, any number of typed streams; each live
-/// stream receives its own copy of every value. Same rules as the byte writer:
-/// thread-safe, move-only, closing on destruction, one shared id counter.
+/// One writer of values of type `T`, any number of typed streams; each live stream receives its own
+/// copy of every value. The byte writer's rules apply: thread-safe, move-only, closing on
+/// destruction, one shared id counter, bounded per `writer_options` (limits count values).
 ///
-/// Exception safety: as the byte writer's, plus T. The copies of a value for
-/// the streams are made before any stream sees it, so a throwing copy
-/// constructor leaves the write undone (strong). Delivery then moves each copy
-/// into its queue: if T's move constructor can throw, a write is only basic —
-/// when a move throws, some streams may have the value and others not.
+/// Exceptions: as the byte writer's. The copies of a value for the streams are made before any
+/// stream sees it, so a copy constructor that throws leaves the write undone and the exception
+/// propagates (strong); `T` must be nothrow-move-constructible, so delivering the copies cannot
+/// fail halfway.
 template <class T, class Executor = asio::any_io_executor>
-class basic_typed_writer : public detail::writer_handle<T, Executor> {
-  static_assert(std::is_copy_constructible_v<T> && std::is_move_constructible_v<T>,
-                "bytecast::typed_writer<T> needs a copy- and move-constructible T");
-  using base = detail::writer_handle<T, Executor>;
+class basic_typed_writer {
+  static_assert(std::is_copy_constructible_v<T>, "bytecast::typed_writer<T> needs a copy-constructible T");
+  static_assert(std::is_nothrow_move_constructible_v<T>,
+                "bytecast::typed_writer<T> needs a T whose move constructor does not throw (noexcept)");
 
  public:
+  /// The executor given at construction; streams complete on it by default.
   using executor_type = Executor;
+  /// The type of the values.
   using value_type = T;
 
-  /// Exceptions: strong — if allocating the writer's state throws
-  /// (`std::bad_alloc`), it propagates and no writer (and no id) is made.
-  explicit basic_typed_writer(const executor_type& ex, const writer_options& options = {}) : base(ex, options) {}
+  /// A writer on `ex`, bounded and replaying as `options` says (limits count values).
+  explicit basic_typed_writer(const executor_type& ex, const writer_options& options = {}) : state_(ex, options) {}
 
-  /// As above, on `ctx.get_executor()`. Exceptions: strong, as above.
+  /// As above, on `ctx.get_executor()` (an Asio execution context such as `asio::io_context`).
   template <class ExecutionContext>
     requires std::is_convertible_v<ExecutionContext&, asio::execution_context&>
   explicit basic_typed_writer(ExecutionContext& ctx, const writer_options& options = {})
-      : base(executor_type(ctx.get_executor()), options) {}
+      : state_(executor_type(ctx.get_executor()), options) {}
 
-  basic_typed_writer(basic_typed_writer&&) noexcept = default;
-  basic_typed_writer& operator=(basic_typed_writer&&) noexcept = default;
+  /// Takes `other`'s streams and state; `other` becomes a moved-from writer.
+  basic_typed_writer(basic_typed_writer&& other) noexcept = default;
+  /// Closes this writer (as `close()`), then takes `other`'s streams and state.
+  basic_typed_writer& operator=(basic_typed_writer&& other) noexcept = default;
+  /// Closes the writer: live streams still get every value, then `std::nullopt`.
+  ~basic_typed_writer() = default;
 
-  // Moves: nothrow; move assignment first closes the writer it replaces.
-  // get_executor(), id(), close(), is_open() and stream_count() come from
-  // detail::writer_handle; the destructor closes, like close(). The destructor
-  // is nothrow.
+  /// The executor given at construction.
+  [[nodiscard]] executor_type get_executor() const noexcept { return state_.executor(); }
+
+  /// Process-unique, one counter for byte and typed writers: 1 for the first writer, then 2, 3, ...
+  [[nodiscard]] std::uint64_t id() const noexcept { return state_.id(); }
 
   /// A new stream that receives every value written after this call.
-  /// Exceptions: strong — if allocating the stream's queue throws, no stream
-  /// is made and the writer is unchanged.
   [[nodiscard]] basic_typed_stream<T, Executor> stream() { return make_stream(false); }
 
-  /// A stream that first receives the retained recent values (`replay_limit`).
-  /// Exceptions: strong — if allocating the queue or copying a retained value
-  /// throws, no stream is made and the writer is unchanged.
+  /// A stream that first receives the retained recent values (`writer_options::replay_limit`).
   [[nodiscard]] basic_typed_stream<T, Executor> stream(replay_t) { return make_stream(true); }
 
-  /// Broadcasts a copy of `value` to every live stream, or to none (when a copy
-  /// throws, the exception propagates). Throws `system_error`:
-  /// `broken_pipe` after close, `would_block` when a bounded `wait` writer is full.
-  /// Exceptions: strong when T's move constructor does not throw — if a copy of
-  /// T or making room throws, it propagates and no stream sees the value (the
-  /// `T&&` overload then leaves `value` untouched); after a `system_error`,
-  /// too, nothing was written. Basic if a move of T throws during delivery.
+  /// Broadcasts a copy of `value` to every live stream. Throws `system_error`:
+  /// `asio::error::broken_pipe` after close, `asio::error::would_block` when a bounded `wait` writer
+  /// is full. After any exception no stream has the value (`write(T&&)` then leaves `value` as it was).
   void write(const T& value) { publish(T(value)); }
+  /// As `write(const T&)`, moving `value` into the last stream.
   void write(T&& value) { publish(std::move(value)); }
 
-  /// Writes a copy of `value` to every live stream. Completion:
-  /// `void(error_code)`, never inline. A bounded `wait` writer completes once
-  /// every live stream had room (cancellable: `operation_aborted`, delivered to
-  /// nobody); others complete at once. `broken_pipe` once closed.
-  /// Exceptions: if allocating the operation throws, the exception propagates
-  /// from this call, nothing is written and the handler is not called. A
-  /// delivery that throws `std::bad_alloc` completes with
-  /// `asio::error::no_memory`, delivered to nobody; any other exception from
-  /// T's copy constructor propagates from this call, nothing delivered and the
-  /// handler not called. A parked write whose delivery throws completes with
-  /// `no_memory` (`std::bad_alloc`) or `asio::error::invalid_argument` (any other
-  /// exception), delivered to nobody, and the writes behind it go on. If T's
-  /// move constructor can throw, all this is only basic: some streams may have
-  /// the value.
+  /// Writes a copy of `value` to every live stream. Completion: `void(error_code)`, never inline.
+  /// A bounded `wait` writer completes once every live stream had room (cancellable:
+  /// `operation_aborted`, delivered to nobody); others complete at once. `broken_pipe` once closed.
+  /// A delivery that runs out of memory completes with `asio::error::no_memory`; any other
+  /// exception from T's copy constructor propagates from this call (nothing delivered, the handler
+  /// not called), or, for a write that was waiting for room, completes it with
+  /// `asio::error::invalid_argument`, delivered to nobody.
   template <class CompletionToken = asio::default_completion_token_t<executor_type>>
   auto async_write(T value, CompletionToken&& token = asio::default_completion_token_t<executor_type>()) {
-    return asio::async_initiate<CompletionToken, void(error_code)>(initiate_write{this}, token,
-                                                                        std::move(value));
+    return asio::async_initiate<CompletionToken, void(error_code)>(initiate_write{this}, token, std::move(value));
   }
 
-  /// Total values accepted by `write`. Nothrow.
-  [[nodiscard]] std::uint64_t items_written() const noexcept { return this->core_ ? this->core_->written() : 0; }
+  /// Idempotent: every live stream gets, after what was written before, one `std::nullopt`.
+  void close() noexcept { state_.close(); }
+
+  /// False once closed (or moved from).
+  [[nodiscard]] bool is_open() const noexcept { return state_.is_open(); }
+
+  /// Total values accepted by `write`.
+  [[nodiscard]] std::uint64_t items_written() const noexcept {
+    return state_.core() ? state_.core()->written() : 0;
+  }
+
+  /// Live streams. A destroyed stream stops counting no later than the next write or close.
+  [[nodiscard]] std::size_t stream_count() const noexcept { return state_.stream_count(); }
 
  private:
   [[nodiscard]] basic_typed_stream<T, Executor> make_stream(bool replay) {
-    return basic_typed_stream<T, Executor>(this->executor_, this->subscribe(replay), this->id_);
+    return basic_typed_stream<T, Executor>(state_.executor(), state_.subscribe(replay), state_.id());
   }
 
   void publish(T&& value) {
-    error_code ec =
-        this->core_ ? this->core_->publish(std::move(value)) : error_code(asio::error::bad_descriptor);
+    const error_code ec =
+        state_.core() ? state_.core()->publish(std::move(value)) : error_code(asio::error::bad_descriptor);
     if (ec) throw system_error(ec, "bytecast::typed_writer::write");
   }
 
   struct initiate_write {
     basic_typed_writer* self;
     using executor_type = Executor;
-    [[nodiscard]] executor_type get_executor() const noexcept { return self->executor_; }
+    [[nodiscard]] executor_type get_executor() const noexcept { return self->get_executor(); }
 
     template <class Handler>
     void operator()(Handler&& handler, T&& value) const {
-      detail::start_write<false>(self->core_, self->executor_, std::move(value), 1, std::forward<Handler>(handler));
+      detail::start_write<void(error_code)>(self->state_.core(), self->get_executor(), std::move(value), 1,
+                                            std::forward<Handler>(handler));
     }
   };
+
+  detail::writer_state<T, Executor> state_;
 };
 
+/// A typed writer on `asio::any_io_executor`.
 template <class T>
 using typed_writer = basic_typed_writer<T>;
+/// A typed stream on `asio::any_io_executor`.
 template <class T>
 using typed_stream = basic_typed_stream<T>;
 
-} // namespace bytecast
+BYTECAST_NAMESPACE_END
 
 #endif // BYTECAST_TYPED_HPP

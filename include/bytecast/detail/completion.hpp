@@ -2,16 +2,19 @@
 #ifndef BYTECAST_DETAIL_COMPLETION_HPP
 #define BYTECAST_DETAIL_COMPLETION_HPP
 
+// Immediate completions: a handler bound to its arguments and posted, never invoked inline.
+
 #include <bytecast/detail/config.hpp>
 
 #include <tuple>
 #include <type_traits>
 #include <utility>
 
-namespace bytecast::detail {
+BYTECAST_NAMESPACE_BEGIN
+namespace detail {
 
-// A handler bound to its completion arguments, so that it can be posted as a
-// nullary function while keeping the handler's associated executor and allocator.
+// A handler bound to its completion arguments, so that it can be posted as a nullary function
+// while keeping the handler's associated executor and allocator (see the associator below).
 template <class Handler, class... Args>
 struct completion_binder {
   Handler handler_;
@@ -22,22 +25,28 @@ struct completion_binder {
   }
 };
 
-// Completes `handler` with `args` through its associated executor, never inline.
-// `defer` marks the completion as a continuation of the caller (cheaper when the
-// caller runs on the same executor, e.g. a coroutine starting a read).
+// Completes `handler` with `args` through its associated executor (else `ex`), never inline.
 template <class Executor, class Handler, class... Args>
 void post_completion(const Executor& ex, Handler&& handler, Args&&... args) {
   asio::post(ex, completion_binder<std::decay_t<Handler>, std::decay_t<Args>...>{
                      std::forward<Handler>(handler), {std::forward<Args>(args)...}});
 }
 
-template <class Executor, class Handler, class... Args>
-void defer_completion(const Executor& ex, Handler&& handler, Args&&... args) {
-  asio::defer(ex, completion_binder<std::decay_t<Handler>, std::decay_t<Args>...>{
-                      std::forward<Handler>(handler), {std::forward<Args>(args)...}});
-}
+// Completes an operation of signature `void(error_code, Values...)` at once with `ec` and
+// value-initialised values (a read or write that cannot start: bad_descriptor, already_started).
+template <class Signature>
+struct immediate_completion;
 
-} // namespace bytecast::detail
+template <class R, class... Values>
+struct immediate_completion<R(error_code, Values...)> {
+  template <class Executor, class Handler>
+  static void post(const Executor& ex, Handler&& handler, error_code ec) {
+    post_completion(ex, std::forward<Handler>(handler), ec, std::decay_t<Values>{}...);
+  }
+};
+
+} // namespace detail
+BYTECAST_NAMESPACE_END
 
 BYTECAST_ASIO_NAMESPACE_BEGIN
 

@@ -2,12 +2,30 @@
 #ifndef BYTECAST_DETAIL_CONFIG_HPP
 #define BYTECAST_DETAIL_CONFIG_HPP
 
-// The backend: standalone Asio (the default) or, with BYTECAST_USE_BOOST_ASIO defined (the CMake
-// option of the same name sets it), Boost.Asio with boost::system::error_code. Inside namespace
-// bytecast, `asio` names the backend's namespace and `error_code` / `system_error` its error types,
-// so the headers below are written once for both.
+// The backend and bytecast's namespace. Standalone Asio is the default; with
+// BYTECAST_USE_BOOST_ASIO defined (the CMake option of the same name sets it), Boost.Asio with
+// boost::system::error_code. Inside namespace bytecast, `asio` names the backend's namespace and
+// `error_code` / `system_error` its error types, so every header is written once for both.
+//
+// Everything bytecast defines lives in an inline namespace named after the backend, so that one
+// program may contain translation units built for each (their types never share a mangled name).
+// Users still write `bytecast::byte_writer`.
+#if defined(BYTECAST_USE_BOOST_ASIO)
+#  define BYTECAST_BACKEND_NAMESPACE boost_asio
+#else
+#  define BYTECAST_BACKEND_NAMESPACE asio_standalone
+#endif
+#define BYTECAST_NAMESPACE_BEGIN                                                                       \
+  namespace bytecast {                                                                                 \
+  inline namespace BYTECAST_BACKEND_NAMESPACE {
+#define BYTECAST_NAMESPACE_END                                                                         \
+  }                                                                                                    \
+  }
+
 #if defined(BYTECAST_USE_BOOST_ASIO)
 
+// Boost 1.81 (Asio 1.26) detects clang 14's C++20 coroutines by itself; with clang and Boost 1.79
+// or 1.80, asio::awaitable needs BOOST_ASIO_HAS_CO_AWAIT=1 and BOOST_ASIO_HAS_STD_COROUTINE=1.
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associated_allocator.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
@@ -39,27 +57,21 @@
 #  error "bytecast needs Boost.Asio 1.22 or newer (Boost 1.79+; Debian: apt-get install libboost1.81-dev)"
 #endif
 
-// No coroutine setup here: Boost.Asio recognises clang 14's C++20 coroutines by itself from
-// Boost 1.81 (Asio 1.26) on. With clang and Boost 1.79 or 1.80, asio::awaitable needs
-// BOOST_ASIO_HAS_CO_AWAIT=1 and BOOST_ASIO_HAS_STD_COROUTINE=1 on the command line.
-
 #define BYTECAST_ASIO_VERSION BOOST_ASIO_VERSION
 #define BYTECAST_ASIO_NAMESPACE_BEGIN namespace boost::asio {
 #define BYTECAST_ASIO_NAMESPACE_END }
 
-namespace bytecast {
+BYTECAST_NAMESPACE_BEGIN
 namespace asio = ::boost::asio;
 using error_code = ::boost::system::error_code;
 using error_category = ::boost::system::error_category;
 using system_error = ::boost::system::system_error;
-} // namespace bytecast
+BYTECAST_NAMESPACE_END
 
 #else // standalone Asio
 
-// Asio 1.22 only recognises coroutine support on clang through the Coroutines TS
-// (`__cpp_coroutines`), which clang 14 no longer defines in C++20 mode. Tell Asio
-// what the compiler really has, so that `asio::awaitable` works with nothing but
-// `-std=c++20`. This must happen before Asio's config header is seen.
+// Asio 1.22 recognises coroutines on clang only through __cpp_coroutines, which clang 14 does not
+// define in C++20 mode: say what the compiler has, before Asio's config header is seen.
 #if defined(__clang__) && defined(__cpp_impl_coroutine) && __has_include(<coroutine>)
 #  if !defined(ASIO_HAS_CO_AWAIT) && !defined(ASIO_DISABLE_CO_AWAIT)
 #    if defined(ASIO_DETAIL_CONFIG_HPP)
@@ -108,12 +120,12 @@ Include <bytecast/bytecast.hpp> before any Asio header, or define ASIO_HAS_CO_AW
 #define BYTECAST_ASIO_NAMESPACE_BEGIN namespace asio {
 #define BYTECAST_ASIO_NAMESPACE_END }
 
-namespace bytecast {
+BYTECAST_NAMESPACE_BEGIN
 namespace asio = ::asio;
 using error_code = std::error_code;
 using error_category = std::error_category;
 using system_error = std::system_error;
-} // namespace bytecast
+BYTECAST_NAMESPACE_END
 
 #endif // BYTECAST_USE_BOOST_ASIO
 

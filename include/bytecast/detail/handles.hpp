@@ -2,65 +2,50 @@
 #ifndef BYTECAST_DETAIL_HANDLES_HPP
 #define BYTECAST_DETAIL_HANDLES_HPP
 
+// What a writer handle and a stream handle hold, byte and typed alike: the executor, the shared
+// state, the writer's id, and the move and end-of-life rules. The public classes hold one and
+// forward to it.
+
 #include <bytecast/detail/broadcast_core.hpp>
 #include <bytecast/detail/config.hpp>
+#include <bytecast/detail/op_registry.hpp>
+#include <bytecast/detail/read_op.hpp>
 #include <bytecast/detail/reader_queue.hpp>
 #include <bytecast/options.hpp>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <utility>
 
-namespace bytecast::detail {
+BYTECAST_NAMESPACE_BEGIN
+namespace detail {
 
-// What byte and typed writers share: the executor, the core, the id, and the
-// move, close-on-destruction and counting rules. The public classes add writes.
-// Every member here is nothrow, except the constructor and subscribe()
-// (strong) and close() (see there).
+// One counter for every writer kind (byte and typed): the first writer gets 1. Relaxed: only
+// uniqueness matters.
+[[nodiscard]] inline std::uint64_t next_writer_id() noexcept {
+  static std::atomic<std::uint64_t> counter{0};
+  return counter.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
+// A writer: moves leave the source without a core (its calls then fail with bad_descriptor);
+// destruction and move assignment close the writer they end.
 template <class Item, class Executor>
-class writer_handle {
+class writer_state {
  public:
-  using executor_type = Executor;
-
-  writer_handle(const writer_handle&) = delete;
-  writer_handle& operator=(const writer_handle&) = delete;
-
-  /// The executor given at construction. Nothrow.
-  [[nodiscard]] executor_type get_executor() const noexcept { return executor_; }
-
-  /// Process-unique, one counter for byte and typed writers: 1 for the first writer, then 2, 3, ...
-  /// Nothrow.
-  [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
-
-  /// Idempotent: every live stream gets, after what was written before, one end marker.
-  /// Nothrow. Writes parked by a bounded `wait` writer complete with
-  /// `broken_pipe`; if even posting such a completion runs out of memory, that
-  /// operation is destroyed with its handler, unrun.
-  void close() {
-    if (core_) core_->close();
-  }
-
-  /// False once closed (or moved from). Nothrow.
-  [[nodiscard]] bool is_open() const noexcept { return core_ && core_->is_open(); }
-
-  /// Live streams. A destroyed stream stops counting no later than the next write or close.
-  /// Nothrow (takes the writer's lock).
-  [[nodiscard]] std::size_t stream_count() const noexcept { return core_ ? core_->stream_count() : 0; }
-
- protected:
   using core_type = broadcast_core<Item>;
+  using queue_type = reader_queue<Item>;
 
-  // Strong: if getting the context's service or allocating the core throws,
-  // nothing is made (and no id is used up).
-  writer_handle(const executor_type& ex, const writer_options& options)
+  // Strong: if getting the context's service or allocating the core throws, nothing is made (and
+  // no id is used up).
+  writer_state(const Executor& ex, const writer_options& options)
       : executor_(ex), core_(std::make_shared<core_type>(registry_for(ex), options)), id_(next_writer_id()) {}
 
-  writer_handle(writer_handle&& other) noexcept
+  writer_state(writer_state&& other) noexcept
       : executor_(other.executor_), core_(std::move(other.core_)), id_(other.id_) {}
 
-  // Nothrow: closes this writer first (see close()), then takes `other`'s core.
-  writer_handle& operator=(writer_handle&& other) noexcept {
+  writer_state& operator=(writer_state&& other) noexcept {
     if (this != &other) {
       close();
       executor_ = other.executor_;
@@ -70,52 +55,43 @@ class writer_handle {
     return *this;
   }
 
-  // Same as close(): live streams still get everything, then the end marker.
-  // Nothrow.
-  ~writer_handle() { close(); }
+  ~writer_state() { close(); }
 
-  // A queue for a new stream (null on a moved-from writer).
-  [[nodiscard]] std::shared_ptr<reader_queue<Item>> subscribe(bool replay) {
-    return core_ ? core_->subscribe(replay) : nullptr;
+  [[nodiscard]] const Executor& executor() const noexcept { return executor_; }
+  [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
+  // Null on a moved-from writer.
+  [[nodiscard]] const std::shared_ptr<core_type>& core() const noexcept { return core_; }
+
+  void close() noexcept {
+    if (core_) core_->close();
   }
+  [[nodiscard]] bool is_open() const noexcept { return core_ && core_->is_open(); }
+  [[nodiscard]] std::size_t stream_count() const noexcept { return core_ ? core_->stream_count() : 0; }
 
-  executor_type executor_;
+  // A queue for a new stream (null on a moved-from writer). Strong.
+  [[nodiscard]] std::shared_ptr<queue_type> subscribe(bool replay) { return core_ ? core_->subscribe(replay) : nullptr; }
+
+ private:
+  Executor executor_;
   std::shared_ptr<core_type> core_;
   std::uint64_t id_;
 };
 
-// What byte and typed streams share: the executor, the queue, the writer's id,
-// and the move and detach-on-destruction rules. The public classes add reads.
-// Every member here is nothrow.
+// A stream: moves leave the source without a queue (its reads fail with bad_descriptor);
+// destruction and move assignment detach the stream they end, releasing its backlog and aborting
+// its pending read.
 template <class Item, class Executor>
-class stream_handle {
+class stream_state {
  public:
-  using executor_type = Executor;
-
-  stream_handle(const stream_handle&) = delete;
-  stream_handle& operator=(const stream_handle&) = delete;
-
-  /// The executor of the writer this stream came from. Nothrow.
-  [[nodiscard]] executor_type get_executor() const noexcept { return executor_; }
-
-  /// The `id()` of the writer this stream came from. Nothrow.
-  [[nodiscard]] std::uint64_t writer_id() const noexcept { return writer_id_; }
-
-  /// What this stream lost to a `drop_oldest` writer, in total (bytes, or items for typed streams).
-  /// Nothrow (takes the stream's lock).
-  [[nodiscard]] std::uint64_t dropped() const { return queue_ ? queue_->dropped() : 0; }
-
- protected:
   using queue_type = reader_queue<Item>;
 
-  stream_handle(const executor_type& ex, std::shared_ptr<queue_type> queue, std::uint64_t writer_id)
+  stream_state(const Executor& ex, std::shared_ptr<queue_type> queue, std::uint64_t writer_id) noexcept
       : executor_(ex), queue_(std::move(queue)), writer_id_(writer_id) {}
 
-  stream_handle(stream_handle&& other) noexcept
+  stream_state(stream_state&& other) noexcept
       : executor_(other.executor_), queue_(std::move(other.queue_)), writer_id_(other.writer_id_) {}
 
-  // Nothrow: detaches this stream first (as the destructor does), then takes `other`'s queue.
-  stream_handle& operator=(stream_handle&& other) noexcept {
+  stream_state& operator=(stream_state&& other) noexcept {
     if (this != &other) {
       detach();
       executor_ = other.executor_;
@@ -125,19 +101,31 @@ class stream_handle {
     return *this;
   }
 
-  // Detaches from the writer, releasing the backlog; a pending read completes
-  // with operation_aborted. Nothrow.
-  ~stream_handle() { detach(); }
+  ~stream_state() { detach(); }
 
-  void detach() noexcept {
-    if (queue_) std::exchange(queue_, nullptr)->detach();
+  [[nodiscard]] const Executor& executor() const noexcept { return executor_; }
+  [[nodiscard]] std::uint64_t writer_id() const noexcept { return writer_id_; }
+  // Null on a moved-from stream.
+  [[nodiscard]] const std::shared_ptr<queue_type>& queue() const noexcept { return queue_; }
+
+  // Starts an asynchronous read whose `Taker` says what it completes with:
+  // `void(error_code, Taker::value_type)`.
+  template <class CompletionToken, class Taker>
+  auto async_read(CompletionToken&& token, Taker taker) {
+    return asio::async_initiate<CompletionToken, void(error_code, typename Taker::value_type)>(
+        initiate_read<Taker>{this}, token, std::move(taker));
   }
 
-  // Starts a read on this stream (see start_read); the initiation object of
-  // every async read of the derived streams.
+  // The synchronous twin: `would_block` when nothing is queued.
+  template <class Taker>
+  [[nodiscard]] typename Taker::value_type try_read(Taker taker, error_code& ec) {
+    return detail::try_read(queue_, std::move(taker), ec);
+  }
+
+ private:
   template <class Taker>
   struct initiate_read {
-    stream_handle* self;
+    stream_state* self;
     using executor_type = Executor;
     [[nodiscard]] executor_type get_executor() const noexcept { return self->executor_; }
 
@@ -147,11 +135,16 @@ class stream_handle {
     }
   };
 
-  executor_type executor_;
+  void detach() noexcept {
+    if (queue_) std::exchange(queue_, nullptr)->detach();
+  }
+
+  Executor executor_;
   std::shared_ptr<queue_type> queue_;
   std::uint64_t writer_id_ = 0;
 };
 
-} // namespace bytecast::detail
+} // namespace detail
+BYTECAST_NAMESPACE_END
 
 #endif // BYTECAST_DETAIL_HANDLES_HPP

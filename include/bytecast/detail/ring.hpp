@@ -2,13 +2,18 @@
 #ifndef BYTECAST_DETAIL_RING_HPP
 #define BYTECAST_DETAIL_RING_HPP
 
+// A growable circular buffer that can be made to have room before a push.
+
+#include <bytecast/detail/config.hpp>
+
 #include <cstddef>
 #include <memory>
 #include <new>
 #include <type_traits>
 #include <utility>
 
-namespace bytecast::detail {
+BYTECAST_NAMESPACE_BEGIN
+namespace detail {
 
 // A growable circular buffer (capacity 0 or a power of two). Unlike std::deque
 // it can be made to have room before a push, so that a push itself never
@@ -107,6 +112,7 @@ class ring {
   std::size_t size_ = 0;
 };
 
-} // namespace bytecast::detail
+} // namespace detail
+BYTECAST_NAMESPACE_END
 
 #endif // BYTECAST_DETAIL_RING_HPP
