@@ -1,0 +1,29 @@
+# The network tests of the two fan-out servers, registered by one function that both
+# examples/tcp_fanout and examples/http_fanout call. Each test runs one case of fanout_tests.py
+# (next to this file): the server on 127.0.0.1 (ephemeral port), real clients (nc, curl, Python
+# sockets). `ctest -L network` runs them.
+
+find_package(Python3 COMPONENTS Interpreter)
+
+# bytecast_add_fanout_tests(<server target> <protocol: tcp|http> "<case>|<title>" ...)
+# registers "example <target>: <title>" for each case, which runs
+# `fanout_tests.py --protocol <protocol> --server <the target's executable> --case <case>`.
+function(bytecast_add_fanout_tests target protocol)
+  set(python "python3") # not found: the tests fail with CTest's "could not find executable"
+  if(Python3_Interpreter_FOUND)
+    set(python "${Python3_EXECUTABLE}")
+  endif()
+  foreach(case_and_title IN LISTS ARGN)
+    string(REPLACE "|" ";" case_and_title "${case_and_title}")
+    list(GET case_and_title 0 case)
+    list(GET case_and_title 1 title)
+    set(name "example ${target}: ${title}")
+    add_test(NAME "${name}"
+             COMMAND "${python}" "${CMAKE_CURRENT_FUNCTION_LIST_DIR}/fanout_tests.py"
+                     --protocol ${protocol} --server "$<TARGET_FILE:${target}>" --case ${case})
+    set_tests_properties("${name}" PROPERTIES LABELS network TIMEOUT 60)
+    if(case STREQUAL "stalled_client")
+      set_tests_properties("${name}" PROPERTIES RUN_SERIAL TRUE) # it measures throughput
+    endif()
+  endforeach()
+endfunction()
