@@ -54,10 +54,17 @@ class Processes:
     def __init__(self):
         self.started = []
 
-    def start(self, args, **kwargs):
+    def start(self, args, preexec=None, **kwargs):
+        """Starts `args`; `preexec` (optional) runs in the child before exec, after the stdio
+        redirections (to lower a limit, or close a descriptor)."""
         kwargs.setdefault("stdin", subprocess.DEVNULL)
+
+        def in_child():
+            _die_with_this_script()
+            if preexec is not None:
+                preexec()
         # Its own process group, so that a pipeline (bash -c 'nc ... | sha256sum') dies whole.
-        p = subprocess.Popen(args, preexec_fn=_die_with_this_script, start_new_session=True, **kwargs)
+        p = subprocess.Popen(args, preexec_fn=in_child, start_new_session=True, **kwargs)
         self.started.append(p)
         return p
 
@@ -96,14 +103,21 @@ STATS = re.compile(r"stats: (.*)$")
 
 
 class Server:
-    """The server under test, fed through a pipe on its stdin, with --stats 50."""
+    """The server under test, with --stats 50, fed through a pipe on its stdin, or with the file
+    `stdin_file` on its stdin (then `feed()` is not available). `preexec` as for Processes.start."""
 
-    def __init__(self, procs, exe, *args):
-        read_end, write_end = os.pipe()
-        self.proc = procs.start([exe, "--bind", HOST, "--port", "0", "--stats", "50", *args],
-                                stdin=read_end, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        os.close(read_end)
-        self.feed_pipe = os.fdopen(write_end, "wb", buffering=0)
+    def __init__(self, procs, exe, *args, stdin_file=None, preexec=None):
+        cmd = [exe, "--bind", HOST, "--port", "0", "--stats", "50", *args]
+        pipes = dict(stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec=preexec)
+        if stdin_file is None:
+            read_end, write_end = os.pipe()
+            self.proc = procs.start(cmd, stdin=read_end, **pipes)
+            os.close(read_end)
+            self.feed_pipe = os.fdopen(write_end, "wb", buffering=0)
+        else:
+            with open(stdin_file, "rb") as f:
+                self.proc = procs.start(cmd, stdin=f, **pipes)
+            self.feed_pipe = None
         self.name = os.path.basename(exe)
         self.log_lines = []
         self.stats = {}
@@ -139,14 +153,24 @@ class Server:
             return dict(self.stats)
 
     def wait_for_log(self, pattern, timeout=20):
+        """Waits for a line on stderr that matches `pattern`; returns its match."""
         deadline = time.monotonic() + timeout
         regex = re.compile(pattern)
         with self.changed:
-            while not any(regex.search(line) for line in self.log_lines):
+            while True:
+                for line in self.log_lines:
+                    if m := regex.search(line):
+                        return m
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise Failure(f"timed out after {timeout} s waiting for a log line matching {pattern!r}")
                 self.changed.wait(left)
+
+    def log_matches(self, pattern):
+        """The lines on stderr so far that match `pattern`."""
+        regex = re.compile(pattern)
+        with self.changed:
+            return [line for line in self.log_lines if regex.search(line)]
 
     def feed(self, data):
         self.feed_pipe.write(data)
@@ -512,6 +536,78 @@ def case_requests(ctx):
         raise Failure(f"HTTP/1.0 client got {data!r}")
 
 
+def read_until_closed(s, timeout=20):
+    """Everything `s` receives until the peer closes (a reset ends it too)."""
+    s.settimeout(timeout)
+    data = b""
+    try:
+        while chunk := s.recv(65536):
+            data += chunk
+    except ConnectionResetError:
+        pass
+    return data
+
+
+def dechunk(body):
+    """The payload of a chunked body; fails unless it ends with the last-chunk."""
+    payload = b""
+    while True:
+        size_line, sep, body = body.partition(b"\r\n")
+        if not sep:
+            raise Failure(f"a chunked body without its last-chunk (at {size_line[:20]!r})")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            return payload
+        payload, body = payload + body[:size], body[size + 2:]
+
+
+def start_curl(ctx, port, out_path, *extra):
+    """curl -N of /stream (as Protocol.client_command) with extra arguments."""
+    cmd = ctx.proto.client_command(port)
+    return ctx.procs.start(cmd[:-1] + list(extra) + cmd[-1:], stdout=open(out_path, "wb"), stderr=subprocess.PIPE)
+
+
+def wait_for_streams(server, n, clients=(), timeout=20):
+    """Waits until the server counts `n` streams; fails at once when one of `clients` exits."""
+    def ready(stats):
+        for i, p in enumerate(clients):
+            if p.poll() is not None:
+                err = p.stderr.read().decode(errors="replace").strip() if p.stderr else ""
+                raise Failure(f"client {i} exited with {p.returncode} before it had a stream: {err}")
+        return stats["streams"] == n
+    wait_until(lambda: ready(server.stats) if server.stats else False, timeout, f"{n} streams")
+
+
+def case_obs_text(ctx):
+    """HTTP: header values with bytes >= 0x80 (obs-text, RFC 9110 section 5.5) are accepted,
+    from curl and from a raw client; control characters in a value are still 400."""
+    server = Server(ctx.procs, ctx.exe)
+    host = b"Host: 127.0.0.1\r\n"
+    for bad in (b"X-Bad: a\x01b\r\n", b"X-Bad: a\x7fb\r\n", b"X-Bad: a\x00b\r\n"):
+        status, _, _ = http_exchange(server.port, b"GET /stream HTTP/1.1\r\n" + host + bad + b"\r\n")
+        if status != 400:
+            raise Failure(f"a header value with a control character {bad!r}: status {status}, expected 400")
+
+    out = ctx.path("curl.out")
+    curl = start_curl(ctx, server.port, out, "-H", "X-Name: zürich")
+    raw = socket.create_connection((HOST, server.port), timeout=10)
+    raw.sendall(b"GET /stream HTTP/1.1\r\n" + host + b"X-Raw: \x80\xa0\xfe\xff end\r\n\r\n")
+    wait_for_streams(server, 2, [curl])
+    data = "Grüezi, Zürich\n".encode()
+    server.feed(data)
+    server.end_feed()
+    check_clients_ended_cleanly([curl])
+    answer = read_until_closed(raw)
+    raw.close()
+    server.wait_exit()
+    if open(out, "rb").read() != data:
+        raise Failure(f"curl -H 'X-Name: zürich' got {open(out, 'rb').read()!r}, expected {data!r}")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200 ") or dechunk(body) != data:
+        raise Failure(f"a raw client with bytes 0x80-0xff in a header value got {answer[:200]!r}")
+    log("header values with obs-text were accepted, control characters were not")
+
+
 def case_bad_options(ctx):
     """Bad options: usage on stderr, exit 2; --help: usage on stdout, exit 0."""
     for args in (["--policy", "sometimes"], ["--port", "70000"], ["--port"], ["--queue-limit", "12x"],
@@ -546,6 +642,7 @@ CASES = {
     "requests": case_requests,
     "bad_options": case_bad_options,
     "generated_feed": case_generated_feed,
+    "obs_text": case_obs_text,
 }
 
 

@@ -38,12 +38,13 @@ bool is_token(std::string_view s) {
   });
 }
 
-bool is_visible(std::string_view s) { // no controls, no spaces
-  return std::all_of(s.begin(), s.end(), [](char ch) { return ch > ' ' && ch != '\x7f'; });
+bool is_visible(std::string_view s) { // VCHAR only: no controls, no spaces, no bytes >= 0x80
+  return std::all_of(s.begin(), s.end(), [](unsigned char ch) { return ch > ' ' && ch < 0x7f; });
 }
 
 bool is_field_value(std::string_view s) { // visible characters, spaces and tabs, obs-text
-  return std::all_of(s.begin(), s.end(), [](char ch) { return ch == '\t' || (ch >= ' ' && ch != '\x7f'); });
+  // As unsigned char: `char` is signed here, and obs-text (0x80-0xFF, e.g. UTF-8) is negative.
+  return std::all_of(s.begin(), s.end(), [](unsigned char ch) { return ch == '\t' || (ch >= ' ' && ch != 0x7f); });
 }
 
 bool iequals(std::string_view a, std::string_view b) {
