@@ -633,6 +633,56 @@ def case_generated_feed(ctx):
         raise Failure(f"expected lines 1..{count}, got {open(out).read()[:60]!r}...")
 
 
+def cpu_seconds(pid):
+    """User + system CPU time the process has used so far (from /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()  # after "pid (comm)"
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def case_rate_limits(ctx):
+    """--rate takes 0 or 0.001 to 1000000 lines per second, nothing else (1e-10 used to overflow
+    the pause: no pause at all, 100% CPU); the slowest rate accepted pauses, the fastest sends
+    every line."""
+    for rate in ("1e-10", "0.0009", "5e-324", "1000001", "1e400", "nan", "inf", "-0.5"):
+        try:
+            r = subprocess.run([ctx.exe, "--generate", "--rate", rate, "--count", "50"], capture_output=True,
+                               text=True, timeout=10, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise Failure(f"--rate {rate} was accepted: the server still ran after 10 s") from None
+        if r.returncode != 2 or "usage:" not in r.stderr or "--rate" not in r.stderr:
+            raise Failure(f"--rate {rate}: exit {r.returncode}, stderr {r.stderr[:200]!r}; expected 2 and the usage")
+    log("rates outside 0.001..1000000 are refused")
+
+    # The slowest: line 1 at once, line 2 after 1000 s. Watched for 2 s after line 1 arrived.
+    server = Server(ctx.procs, ctx.exe, "--generate", "--rate", "0.001", "--replay", "1k")
+    out = ctx.path("slow.out")
+    client = ctx.proto.start_client(ctx.procs, server.port, out)
+    wait_until(lambda: os.path.getsize(out) >= 12, 20, "line 1")
+    cpu_before, t0 = cpu_seconds(server.proc.pid), time.monotonic()
+    time.sleep(2)  # the observation window, not a synchronisation
+    used = cpu_seconds(server.proc.pid) - cpu_before
+    got = open(out, "rb").read()
+    if got != b"line 000001\n":
+        raise Failure(f"--rate 0.001: got {got[:60]!r} within {time.monotonic() - t0:.1f} s, expected line 1 only")
+    if used > 0.5:
+        raise Failure(f"--rate 0.001: the server used {used:.2f} s of CPU in 2 s while it should pause")
+    server.proc.send_signal(signal.SIGTERM)
+    server.wait_exit()
+    check_clients_ended_cleanly([client])
+    log(f"--rate 0.001: line 1, then a pause ({used:.2f} s CPU in 2 s)")
+
+    # The fastest: every line, in order.
+    count = 100000
+    server = Server(ctx.procs, ctx.exe, "--generate", "--rate", "1000000", "--count", str(count), "--replay", "2m")
+    out = ctx.path("fast.out")
+    client = ctx.proto.start_client(ctx.procs, server.port, out)  # the replay covers a late start
+    check_clients_ended_cleanly([client])
+    server.wait_exit()
+    if open(out).read() != "".join(f"line {n:06d}\n" for n in range(1, count + 1)):
+        raise Failure(f"--rate 1000000: expected lines 1..{count}, got {os.path.getsize(out)} bytes")
+
+
 CASES = {
     "fanout": case_fanout,
     "replay": case_replay,
@@ -643,6 +693,7 @@ CASES = {
     "bad_options": case_bad_options,
     "generated_feed": case_generated_feed,
     "obs_text": case_obs_text,
+    "rate_limits": case_rate_limits,
 }
 
 
