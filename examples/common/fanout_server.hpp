@@ -12,6 +12,7 @@
 
 #include "asio_backend.hpp" // asio::, standalone or Boost.Asio
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -93,6 +94,7 @@ inline void print_usage(std::ostream& out, std::string_view program, std::string
   out << "usage: " << program << " [options]\n"
       << summary << "\n"
       << "The feed is stdin when stdin is not a terminal (its end ends the feed), else generated lines.\n"
+      << "A closed stdin is an error (exit 2) unless --generate.\n"
       << "\n"
       << "options:\n"
       << "  --port N             port to listen on (default 0: pick a free one; printed on stdout)\n"
@@ -271,7 +273,9 @@ class server {
   /// What a protocol does with a new connection; it returns when the connection is done.
   using session = asio::awaitable<void> (*)(server&, client&);
 
-  server(asio::io_context& ctx, const options& opts, std::string_view program)
+  /// `feed_fd`: the descriptor the feed is read from (the server closes it), or -1 for the
+  /// generated feed.
+  server(asio::io_context& ctx, const options& opts, std::string_view program, int feed_fd)
       : ctx_(ctx),
         opts_(opts),
         program_(program),
@@ -280,7 +284,9 @@ class server {
         signals_(ctx, SIGINT, SIGTERM),
         feed_timer_(ctx),
         stats_timer_(ctx),
-        drain_timer_(ctx) {}
+        drain_timer_(ctx) {
+    if (feed_fd >= 0) stdin_.emplace(ctx, feed_fd);
+  }
 
   /// Listens (printing "listening on ADDR:PORT" on stdout), then starts the feed, the signal
   /// handling and the stats line. Throws bytecast::system_error when the address cannot be used.
@@ -386,10 +392,10 @@ class server {
   // --- the feed: the one writer ----------------------------------------------------------------
 
   asio::awaitable<void> feed() {
-    if (opts_.generate || ::isatty(STDIN_FILENO) == 1)
-      co_await feed_generated();
-    else
+    if (stdin_)
       co_await feed_stdin();
+    else
+      co_await feed_generated();
     if (writer_.is_open()) { // the feed's own end (not a signal)
       log("feed ended after " + std::to_string(writer_.bytes_written()) + " bytes; " +
           std::to_string(connections_.size()) + " clients drain");
@@ -399,23 +405,12 @@ class server {
     }
   }
 
-  // stdin, in chunks of what one read returns (at most 64 KiB). A stream_descriptor works for
-  // pipes, terminals and sockets, and (by plain reads, never through epoll) for regular files.
+  // stdin (a dup of it, see run()), in chunks of what one read returns (at most 64 KiB). A
+  // stream_descriptor works for pipes, terminals and sockets, and (by plain reads, never
+  // through epoll) for regular files.
   asio::awaitable<void> feed_stdin() {
     log("feed: stdin");
     bytecast::error_code ec;
-    stdin_.emplace(ctx_);
-    const int fd = ::dup(STDIN_FILENO); // closing ours leaves fd 0 alone
-    if (fd < 0) {
-      log("cannot read stdin: " + std::system_category().message(errno));
-      co_return;
-    }
-    stdin_->assign(fd, ec);
-    if (ec) {
-      ::close(fd);
-      log("cannot read stdin: " + ec.message());
-      co_return;
-    }
     std::vector<std::byte> buffer(64 * 1024);
     for (;;) {
       std::size_t n = co_await stdin_->async_read_some(asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
@@ -692,13 +687,34 @@ class server {
   std::string last_stats_;
 };
 
-/// The common main(): options, one io_context on this thread, run until everything is done.
+/// The common main(): options, the feed's source, one io_context on this thread, run until
+/// everything is done. Exit status 2 for bad options or a closed stdin, 1 when the server
+/// cannot start.
 inline int run(int argc, char** argv, std::string_view program, std::string_view summary, server::session s) {
   const options opts = parse_options(argc, argv, program, summary);
+
+  // The feed's source is settled before the io_context exists: the context opens descriptors
+  // of its own (epoll, an eventfd, a timerfd), and with fd 0 closed (`server <&-`) the first
+  // of them would become "stdin", and its bytes the feed.
+  int feed_fd = -1; // -1: the generated feed
+  if (!opts.generate) {
+    if (::fcntl(STDIN_FILENO, F_GETFD) == -1) {
+      std::cerr << program << ": stdin is closed: pipe the feed into it, or use --generate\n";
+      return 2;
+    }
+    if (::isatty(STDIN_FILENO) != 1) {
+      feed_fd = ::fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0); // closing ours leaves fd 0 alone
+      if (feed_fd == -1) {
+        std::cerr << program << ": cannot read stdin: " << std::system_category().message(errno) << '\n';
+        return 1;
+      }
+    }
+  }
+
   std::signal(SIGPIPE, SIG_IGN); // a closed stdout must not kill the server
   try {
     asio::io_context ctx;
-    server srv(ctx, opts, program);
+    server srv(ctx, opts, program, feed_fd);
     srv.start(s);
     ctx.run();
   } catch (const std::exception& e) {

@@ -683,6 +683,37 @@ def case_rate_limits(ctx):
         raise Failure(f"--rate 1000000: expected lines 1..{count}, got {os.path.getsize(out)} bytes")
 
 
+def case_stdin_closed(ctx):
+    """Started with stdin closed (`server <&-`), the server exits 2 with a clear message unless
+    it has --generate. It used to read one of Asio's own descriptors, which had become fd 0, and
+    broadcast its bytes for ever."""
+    def close_stdin():
+        os.close(0)
+    p = ctx.procs.start([ctx.exe, "--bind", HOST, "--port", "0"], preexec=close_stdin,
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _, err = p.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        raise Failure("with stdin closed and no --generate the server still ran after 10 s") from None
+    err = err.decode(errors="replace")
+    if p.returncode != 2 or "stdin is closed" not in err:
+        raise Failure(f"with stdin closed: exit {p.returncode}, stderr {err[:300]!r}; expected 2 and 'stdin is closed'")
+    log(f"stdin closed: exit 2, {err.strip()!r}")
+
+    # With --generate a closed stdin is fine: the generated lines from line 1 on (the replay
+    # covers a late start), until SIGTERM.
+    server = Server(ctx.procs, ctx.exe, "--generate", "--rate", "100", "--replay", "64k", preexec=close_stdin)
+    out = ctx.path("client.out")
+    client = ctx.proto.start_client(ctx.procs, server.port, out)
+    wait_until(lambda: os.path.getsize(out) >= 5 * 12, 20, "5 lines")
+    server.proc.send_signal(signal.SIGTERM)
+    check_clients_ended_cleanly([client])
+    server.wait_exit()
+    got = open(out).read()
+    if got != "".join(f"line {n:06d}\n" for n in range(1, len(got) // 12 + 1)):
+        raise Failure(f"--generate with stdin closed: got {got[:80]!r}, expected line 000001, line 000002, ...")
+
+
 CASES = {
     "fanout": case_fanout,
     "replay": case_replay,
@@ -694,6 +725,7 @@ CASES = {
     "generated_feed": case_generated_feed,
     "obs_text": case_obs_text,
     "rate_limits": case_rate_limits,
+    "stdin_closed": case_stdin_closed,
 }
 
 
