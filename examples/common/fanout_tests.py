@@ -14,6 +14,7 @@ Needs python3 (standard library only), nc, curl and sha256sum.
 
 import argparse
 import ctypes
+import hashlib
 import os
 import re
 import shlex
@@ -608,6 +609,56 @@ def case_obs_text(ctx):
     log("header values with obs-text were accepted, control characters were not")
 
 
+def case_head_request(ctx):
+    """HTTP: HEAD /stream holds no stream. With --policy wait --queue-limit 256k, HEAD clients
+    that keep their connection open (a new one every 0.5 s) used to hold the feed back for
+    every GET client: each HEAD subscribed, and its stream, never read, lived on for the 2 s
+    the server waits for the client's FIN."""
+    server = Server(ctx.procs, ctx.exe, "--policy", "wait", "--queue-limit", "256k")
+    out = ctx.path("curl.out")
+    curl = ctx.proto.start_client(ctx.procs, server.port, out)
+    wait_for_streams(server, 1, [curl])
+
+    heads, answers, stop = [], [], threading.Event()
+
+    def send_heads():
+        while not stop.is_set():
+            s = socket.create_connection((HOST, server.port), timeout=10)
+            s.sendall(b"HEAD /stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            answers.append(read_until_closed(s))  # until the server's FIN after the head
+            heads.append(s)  # kept open: the client does not close its side
+            stop.wait(0.5)
+    threading.Thread(target=send_heads, daemon=True).start()
+    wait_until(lambda: answers, 20, "the first HEAD answer")
+
+    data = os.urandom(1024 * 1024)
+    size = 32 * len(data)
+
+    def feed():
+        try:
+            for _ in range(size // len(data)):
+                server.feed(data)
+            server.end_feed()
+        except OSError:
+            pass  # the server is gone: the case fails on its own
+    threading.Thread(target=feed, daemon=True).start()
+    try:
+        check_clients_ended_cleanly([curl], timeout=30)
+    except Failure as e:
+        raise Failure(f"{e}; it got {os.path.getsize(out)} of {size} bytes while HEAD requests came") from None
+    stop.set()
+    server.wait_exit()
+    for s in heads:
+        s.close()
+    if sha256_of([out])[0] != hashlib.sha256(data * (size // len(data))).hexdigest():
+        raise Failure(f"curl got {os.path.getsize(out)} bytes, not the {size} bytes fed")
+    for a in answers:
+        head, _, body = a.partition(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 200 ") or body:
+            raise Failure(f"HEAD /stream: {a[:200]!r}")
+    log(f"curl got all {size} bytes while {len(answers)} HEAD requests kept their connections open")
+
+
 def case_bad_options(ctx):
     """Bad options: usage on stderr, exit 2; --help: usage on stdout, exit 0."""
     for args in (["--policy", "sometimes"], ["--port", "70000"], ["--port"], ["--queue-limit", "12x"],
@@ -726,6 +777,7 @@ CASES = {
     "obs_text": case_obs_text,
     "rate_limits": case_rate_limits,
     "stdin_closed": case_stdin_closed,
+    "head_request": case_head_request,
 }
 
 

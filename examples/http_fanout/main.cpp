@@ -176,20 +176,28 @@ asio::awaitable<void> serve(fanout::server& server, fanout::client& c) {
   if (path != "/stream") co_return co_await respond(server, c, 404, !head_only);
   if (req.method != "GET" && !head_only) co_return co_await respond(server, c, 405, true, "Allow: GET, HEAD\r\n");
 
-  // Subscribe before the response head goes out, so that nothing written meanwhile is missed.
   // HTTP/1.0 knows no chunked encoding: raw bytes, and the end of the connection ends the body.
-  auto stream = server.subscribe();
   const bool chunked = req.version == "HTTP/1.1";
   const std::string response = std::string("HTTP/1.1 200 OK\r\n"
                                            "Content-Type: application/octet-stream\r\n"
                                            "Cache-Control: no-store\r\n") +
                                (chunked ? "Transfer-Encoding: chunked\r\n" : "") + "Connection: close\r\n\r\n";
+
+  // A HEAD gets the head and no stream: a stream that nobody reads fills up, and under
+  // --policy wait it would hold the feed back for everyone while this connection closes.
+  if (head_only) {
+    co_await asio::async_write(c.socket, asio::buffer(response), asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec) co_await fanout::close_gracefully(c.socket);
+    co_return;
+  }
+
+  // Subscribe before the response head goes out, so that nothing written meanwhile is missed.
+  auto stream = server.subscribe();
   co_await asio::async_write(c.socket, asio::buffer(response), asio::redirect_error(asio::use_awaitable, ec));
   if (ec) {
     server.log(c, "gone before the response head was sent");
     co_return;
   }
-  if (head_only) co_return co_await fanout::close_gracefully(c.socket);
   if (chunked)
     co_await server.stream_to(c, std::move(stream), fanout::chunked_framing{});
   else
