@@ -460,8 +460,12 @@ def http_exchange(port, request, timeout=5):
     with socket.create_connection((HOST, port), timeout=timeout) as s:
         s.sendall(request)
         data = b""
-        while chunk := s.recv(65536):
-            data += chunk
+        try:
+            while chunk := s.recv(65536):
+                data += chunk
+        except socket.timeout:
+            raise Failure(f"{request[:60]!r}: the connection was still open after {timeout} s; "
+                          f"received {data[:100]!r}") from None
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode(errors="replace").split("\r\n")
     m = re.fullmatch(r"HTTP/1\.1 (\d{3}) .*", lines[0])
@@ -659,6 +663,73 @@ def case_head_request(ctx):
     log(f"curl got all {size} bytes while {len(answers)} HEAD requests kept their connections open")
 
 
+def case_request_forms(ctx):
+    """HTTP: the absolute-form target (RFC 9112 section 3.2.2) is accepted, from curl and a raw
+    client; HTTP/1.2 and later 1.x are HTTP/1.1 (chunked); a Host that is not host[:port], a
+    Content-Length that is not a number and two different Content-Lengths are 400."""
+    server = Server(ctx.procs, ctx.exe)
+    host = b"Host: 127.0.0.1\r\n"
+    get = b"GET /stream HTTP/1.1\r\n"
+    nope = b"GET /nope HTTP/1.1\r\n"  # a well-formed request for it gets 404
+    answers = [
+        (get + b"Host: a b\r\n\r\n", 400),
+        (get + b"Host: a/b\r\n\r\n", 400),
+        (get + b"Host: a@b\r\n\r\n", 400),
+        (get + b"Host: [::1\r\n\r\n", 400),
+        (get + b"Host: a:80x\r\n\r\n", 400),
+        (get + host + b"Content-Length: abc\r\n\r\n", 400),
+        (get + host + b"Content-Length: -1\r\n\r\n", 400),
+        (get + host + b"Content-Length: 99999999999999999999999\r\n\r\n", 400),
+        (get + host + b"Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 400),
+        (get + host + b"Content-Length: 5, 6\r\n\r\nhello!", 400),
+        (b"GET /stream HTTP/1.2\r\n\r\n", 400),  # 1.2 is 1.1: Host is required
+        (b"GET ftp://127.0.0.1/stream HTTP/1.1\r\n" + host + b"\r\n", 400),
+        (b"GET http:///stream HTTP/1.1\r\n" + host + b"\r\n", 400),  # no host in the URI
+        (b"GET http://a@127.0.0.1/stream HTTP/1.1\r\n" + host + b"\r\n", 400),
+        (nope + b"Host: example.com:8080\r\n\r\n", 404),
+        (nope + b"Host: [::1]:80\r\n\r\n", 404),
+        (nope + b"Host:  127.0.0.1 \r\n\r\n", 404),
+        (nope + b"Host:\r\n\r\n", 404),  # empty: allowed (RFC 9110 section 7.2)
+        (nope + host + b"Content-Length: 5\r\nContent-Length: 5\r\n\r\nhello", 404),
+        (nope + host + b"Content-Length: 5, 005\r\n\r\nhello", 404),
+        (b"GET http://127.0.0.1/nope HTTP/1.1\r\n" + host + b"\r\n", 404),
+        (b"GET http://127.0.0.1 HTTP/1.1\r\n" + host + b"\r\n", 404),  # the path is /
+        (b"HEAD HTTP://127.0.0.1:1/stream?x HTTP/1.1\r\n" + host + b"\r\n", 200),
+    ]
+    for request, expected in answers:
+        status, headers, _ = http_exchange(server.port, request)
+        if status != expected:
+            raise Failure(f"{request!r}: status {status}, expected {expected}")
+    log(f"{len(answers)} requests answered as expected")
+
+    # The stream, for an absolute-form target and for HTTP/1.2 and 1.9.
+    out = ctx.path("curl.out")
+    curl = start_curl(ctx, server.port, out, "--request-target", f"http://127.0.0.1:{server.port}/stream?from=curl")
+    raws = []
+    for request in (b"GET http://example.com/stream HTTP/1.1\r\nHost: example.com\r\n\r\n",
+                    b"GET /stream HTTP/1.2\r\n" + host + b"\r\n",
+                    b"GET /stream HTTP/1.9\r\n" + host + b"\r\n"):
+        s = socket.create_connection((HOST, server.port), timeout=10)
+        s.sendall(request)
+        raws.append((request, s))
+    wait_for_streams(server, 1 + len(raws), [curl])
+    data = os.urandom(100 * 1024)
+    server.feed(data)
+    server.end_feed()
+    check_clients_ended_cleanly([curl])
+    if open(out, "rb").read() != data:
+        raise Failure(f"curl --request-target http://...: got {os.path.getsize(out)} bytes, expected the {len(data)} fed")
+    for request, s in raws:
+        head, _, body = read_until_closed(s).partition(b"\r\n\r\n")
+        s.close()
+        if not head.startswith(b"HTTP/1.1 200 ") or b"transfer-encoding: chunked" not in head.lower():
+            raise Failure(f"{request!r}: expected a chunked 200, got {head[:200]!r}")
+        if dechunk(body) != data:
+            raise Failure(f"{request!r}: the body is not the {len(data)} bytes fed")
+    server.wait_exit()
+    log("absolute-form targets and HTTP/1.2, 1.9 get the chunked stream")
+
+
 def case_bad_options(ctx):
     """Bad options: usage on stderr, exit 2; --help: usage on stdout, exit 0."""
     for args in (["--policy", "sometimes"], ["--port", "70000"], ["--port"], ["--queue-limit", "12x"],
@@ -778,6 +849,7 @@ CASES = {
     "rate_limits": case_rate_limits,
     "stdin_closed": case_stdin_closed,
     "head_request": case_head_request,
+    "request_forms": case_request_forms,
 }
 
 
