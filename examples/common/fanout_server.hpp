@@ -56,7 +56,8 @@ struct options {
   double rate = 10;                                          // --rate: generated lines per second, 0 = no pause
   std::uint64_t count = 0;                                   // --count: generated lines, 0 = no end
   std::chrono::milliseconds stats{0};                        // --stats: interval of the stats line, 0 = off
-  std::chrono::milliseconds drain{5000};                     // --drain-timeout after SIGINT/SIGTERM
+  std::chrono::milliseconds drain{5000};                     // --drain-timeout after the feed's end or a signal
+  std::chrono::milliseconds write_timeout{5000};             // --write-timeout: a client that takes no bytes, 0 = none
 };
 
 inline constexpr double min_rate = 0.001;   // --rate: a line every 1000 s
@@ -108,7 +109,10 @@ inline void print_usage(std::ostream& out, std::string_view program, std::string
       << "                       (default 10)\n"
       << "  --count N            generated lines in total, then the feed ends (default 0: no end)\n"
       << "  --stats MS           a stats line on stderr every MS ms, when it changed (default 0: off)\n"
-      << "  --drain-timeout MS   after SIGINT/SIGTERM, how long clients may drain (default 5000)\n"
+      << "  --drain-timeout MS   after the feed's end or SIGINT/SIGTERM, how long clients may take\n"
+      << "                       to receive what is queued for them (default 5000)\n"
+      << "  --write-timeout MS   a client that takes no bytes for MS ms is dropped (default 5000;\n"
+      << "                       0: never)\n"
       << "  --help               this text\n"
       << "BYTES take an optional k, m or g suffix (KiB, MiB, GiB).\n";
 }
@@ -192,6 +196,8 @@ inline void print_usage(std::ostream& out, std::string_view program, std::string
       o.stats = millis_value();
     } else if (name == "--drain-timeout") {
       o.drain = millis_value();
+    } else if (name == "--write-timeout") {
+      o.write_timeout = millis_value();
     } else {
       fail("unknown option '" + std::string(args[i]) + "'");
     }
@@ -337,6 +343,33 @@ class server {
     if (r.dropped != 0) log(c, "lost " + std::to_string(r.dropped) + " bytes to drop_oldest");
   }
 
+  /// asio::async_write to `c`, bounded by --write-timeout: a client that takes no bytes for that
+  /// long fails the write with asio::error::timed_out (and its connection is useless then: a
+  /// message may be cut in half). The bound is on progress, not on the whole write, so a slow
+  /// client that keeps reading stays. For a session's own few writes (an HTTP response head);
+  /// stream_to's writes have their own watch, cheaper than a timer per write.
+  template <class ConstBufferSequence>
+  asio::awaitable<bytecast::error_code> write(client& c, const ConstBufferSequence& buffers) {
+    bytecast::error_code ec;
+    if (opts_.write_timeout.count() == 0) {
+      co_await asio::async_write(c.socket, buffers, asio::redirect_error(asio::use_awaitable, ec));
+      co_return ec;
+    }
+    // The deadline moves on whenever a partial write made progress.
+    auto deadline = std::chrono::steady_clock::now() + opts_.write_timeout;
+    std::size_t written = 0;
+    auto until_done = [&](const bytecast::error_code& error, std::size_t total) -> std::size_t {
+      if (total > written) {
+        written = total;
+        deadline = std::chrono::steady_clock::now() + opts_.write_timeout;
+      }
+      return asio::transfer_all()(error, total);
+    };
+    auto done = co_await (asio::async_write(c.socket, buffers, until_done, asio::redirect_error(asio::use_awaitable, ec)) ||
+                          wait_until(deadline));
+    co_return done.index() == 0 ? ec : bytecast::error_code(asio::error::timed_out);
+  }
+
   /// One line on stderr, prefixed with the program's name.
   void log(std::string_view text) const {
     std::string line;
@@ -360,14 +393,17 @@ class server {
     std::uint64_t dropped = 0; // bytes lost to drop_oldest
   };
 
-  // Shared by the pump and the cut-off watch of one client.
+  // Shared by the pump and the watches of one client.
   struct write_progress {
-    std::uint64_t started = 0; // socket writes started so far
-    bool pending = false;      // one is in progress
+    std::uint64_t started = 0;                   // socket writes started so far
+    bool pending = false;                        // one is in progress
+    std::chrono::steady_clock::time_point moved; // when it started, or last got bytes out
   };
 
   [[nodiscard]] std::string why_gone(const bytecast::error_code& ec) const {
     if (ec == asio::error::eof) return "closed by the client";
+    if (ec == asio::error::timed_out)
+      return "it took no bytes for " + std::to_string(opts_.write_timeout.count()) + " ms: --write-timeout";
     if (ec == asio::error::operation_aborted && stopping_) return "closed by the server: the drain time was up";
     return ec.message();
   }
@@ -396,13 +432,7 @@ class server {
       co_await feed_stdin();
     else
       co_await feed_generated();
-    if (writer_.is_open()) { // the feed's own end (not a signal)
-      log("feed ended after " + std::to_string(writer_.bytes_written()) + " bytes; " +
-          std::to_string(connections_.size()) + " clients drain");
-      writer_.close(); // every client gets what is queued for it, then the sentinel
-      stop_accepting();
-      maybe_finish();
-    }
+    if (!stopping_) shut_down("feed ended after " + std::to_string(writer_.bytes_written()) + " bytes"); // not by a signal
   }
 
   // stdin (a dup of it, see run()), in chunks of what one read returns (at most 64 KiB). A
@@ -493,8 +523,18 @@ class server {
     maybe_finish();
   }
 
-  // The pump and its two watches, each returning how the connection ends. The first of them to
-  // finish decides: `||` cancels the other two and waits for them, and then the stream goes.
+  // Returns once `deadline` has passed, which may move later meanwhile (the write's progress).
+  static asio::awaitable<void> wait_until(const std::chrono::steady_clock::time_point& deadline) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    bytecast::error_code ec;
+    do {
+      timer.expires_at(deadline);
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    } while (!ec && std::chrono::steady_clock::now() < deadline);
+  }
+
+  // The pump and its watches, each returning how the connection ends. The first of them to
+  // finish decides: `||` cancels the others and waits for them, and then the stream goes.
   template <class Framing>
   asio::awaitable<pipe_result> pipe(client& c, bytecast::byte_stream stream, Framing framing) {
     pipe_result r;
@@ -502,9 +542,10 @@ class server {
     auto first = [](const auto& winner) { return std::visit([](const ending& e) { return e; }, winner); };
     ending e;
     if (watches_cut_off())
-      e = first(co_await (pump(c, stream, framing, progress, r.sent) || watch_peer(c) || watch_cut_off(stream, progress)));
+      e = first(co_await (pump(c, stream, framing, progress, r.sent) || watch_peer(c) || watch_write_timeout(progress) ||
+                          watch_cut_off(stream, progress)));
     else
-      e = first(co_await (pump(c, stream, framing, progress, r.sent) || watch_peer(c)));
+      e = first(co_await (pump(c, stream, framing, progress, r.sent) || watch_peer(c) || watch_write_timeout(progress)));
     r.end = e.end;
     r.error = e.error;
     r.dropped = stream.dropped();
@@ -532,18 +573,60 @@ class server {
       if (bytes.empty()) break;                     // the close sentinel: the feed ended
 
       // The span stays valid until the next read on the stream, so for the whole write.
-      ++progress.started;
-      progress.pending = true;
-      co_await asio::async_write(c.socket, framing.frame(bytes), asio::redirect_error(asio::use_awaitable, ec));
-      progress.pending = false;
+      ec = co_await write_noting_progress(c.socket, framing.frame(bytes), progress);
       if (ec) co_return ending{pipe_end::gone, ec};
       sent += bytes.size();
     }
     if (asio::const_buffer trailer = framing.trailer(); trailer.size() != 0) {
-      co_await asio::async_write(c.socket, trailer, asio::redirect_error(asio::use_awaitable, ec));
+      ec = co_await write_noting_progress(c.socket, trailer, progress);
       if (ec) co_return ending{pipe_end::gone, ec};
     }
     co_return ending{pipe_end::finished, {}};
+  }
+
+  // The pump's asio::async_write, which tells the watches through `progress` that a write is
+  // pending, and when it last got bytes out (each partial write of a large chunk counts).
+  template <class ConstBufferSequence>
+  static asio::awaitable<bytecast::error_code> write_noting_progress(tcp::socket& socket, const ConstBufferSequence& buffers,
+                                                                     write_progress& progress) {
+    ++progress.started;
+    progress.pending = true;
+    progress.moved = std::chrono::steady_clock::now();
+    std::size_t written = 0;
+    auto noting_progress = [&](const bytecast::error_code& error, std::size_t total) -> std::size_t {
+      if (total > written) {
+        written = total;
+        progress.moved = std::chrono::steady_clock::now();
+      }
+      return asio::transfer_all()(error, total);
+    };
+    bytecast::error_code ec;
+    co_await asio::async_write(socket, buffers, noting_progress, asio::redirect_error(asio::use_awaitable, ec));
+    progress.pending = false;
+    co_return ec;
+  }
+
+  // --write-timeout for the pump: ends the connection when one socket write got no bytes out for
+  // that long (the client stopped reading, or vanished without a reset). It sleeps until the
+  // earliest moment that could be so and looks again: no timer to set per write, which for
+  // small chunks would cost more than the write.
+  asio::awaitable<ending> watch_write_timeout(const write_progress& progress) {
+    const auto limit = opts_.write_timeout;
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    for (;;) {
+      const auto now = std::chrono::steady_clock::now();
+      if (limit.count() == 0)
+        timer.expires_at(std::chrono::steady_clock::time_point::max()); // no timeout: until cancelled
+      else if (!progress.pending)
+        timer.expires_at(now + limit);
+      else if (now - progress.moved < limit)
+        timer.expires_at(progress.moved + limit);
+      else
+        co_return ending{pipe_end::gone, asio::error::timed_out};
+      bytecast::error_code ec;
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return ending{pipe_end::gone, ec}; // cancelled: another one finished first
+    }
   }
 
   // Reads (and discards) what the client sends, to notice at once when it goes away: when it
@@ -603,20 +686,27 @@ class server {
     });
   }
 
-  // First signal: stop accepting, end the feed, give the clients --drain-timeout to receive
-  // what is queued for them. A second signal, or the end of that time: close what is left.
+  // The first signal shuts down (with the drain time); a signal while the server drains,
+  // after the feed's end or an earlier signal, closes what is left at once.
   void on_signal(const std::string& name) {
-    bytecast::error_code ec;
     if (stopping_) {
-      log(name + " again: closing " + std::to_string(connections_.size()) + " connections now");
+      log(name + " while draining: closing " + std::to_string(connections_.size()) + " connections now");
       close_all();
       return;
     }
+    shut_down(name + ": shutting down");
+  }
+
+  // At the feed's end or the first signal: stop accepting, end the feed, and give the clients
+  // --drain-timeout to receive what is queued for them. After that time, close what is left:
+  // without it a client that never reads would keep the server running for ever.
+  void shut_down(const std::string& why) {
+    bytecast::error_code ec;
     stopping_ = true;
-    log(name + ": shutting down; " + std::to_string(connections_.size()) + " clients have " +
-        std::to_string(opts_.drain.count()) + " ms to drain");
+    log(why + "; " + std::to_string(connections_.size()) + " clients have " + std::to_string(opts_.drain.count()) +
+        " ms to drain");
     stop_accepting();
-    writer_.close(); // wakes a waiting async_write of the feed with broken_pipe
+    writer_.close(); // every client gets what is queued for it, then the end; wakes a waiting feed
     feed_timer_.cancel();
     if (stdin_) stdin_->cancel(ec);
     drain_timer_.expires_after(opts_.drain);
@@ -682,7 +772,7 @@ class server {
   std::uint64_t last_id_ = 0;
   std::uint64_t cut_off_ = 0;
   std::uint64_t lagged_events_ = 0;
-  bool stopping_ = false; // a signal came
+  bool stopping_ = false; // shutting down: the feed ended, or a signal came
   bool finished_ = false; // the feed ended and every connection is gone
   std::string last_stats_;
 };

@@ -207,6 +207,22 @@ class Protocol:
         return procs.start(["bash", "-c", "set -o pipefail; " + cmd], stdout=open(out_path, "wb"),
                            stderr=subprocess.PIPE)
 
+    def payload_prefix(self, received):
+        """The feed's bytes in what a raw_socket received, which may end anywhere (a reset)."""
+        if self.name == "tcp":
+            return received
+        head, _, body = received.partition(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 200 "):
+            raise Failure(f"expected a 200 response, got {received[:100]!r}")
+        payload = b""
+        while body:
+            size_line, sep, rest = body.partition(b"\r\n")
+            if not sep:
+                break  # cut in the size line
+            size = int(size_line, 16)
+            payload, body = payload + rest[:size], rest[size + 2:]
+        return payload
+
     def raw_socket(self, port, rcvbuf=None):
         """A Python client socket that asked for the stream (and reads nothing yet)."""
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -425,7 +441,8 @@ def case_abrupt_disconnect(ctx):
 
 def case_sigterm(ctx):
     """SIGTERM: stop accepting, end the feed, let clients drain (bounded), exit 0."""
-    server = Server(ctx.procs, ctx.exe, "--drain-timeout", "2000")
+    # --write-timeout far beyond the drain time: this case is about the drain time alone.
+    server = Server(ctx.procs, ctx.exe, "--drain-timeout", "2000", "--write-timeout", "60000")
     outs = [ctx.path(f"client{i}.out") for i in range(5)]
     clients = [ctx.proto.start_client(ctx.procs, server.port, out) for out in outs]
     stalled = ctx.proto.raw_socket(server.port, rcvbuf=4096)  # never reads: it cannot drain
@@ -453,6 +470,92 @@ def case_sigterm(ctx):
         idle.proc.send_signal(sig)
         idle.wait_exit(timeout=5)
     log("an idle server exits 0 on SIGTERM and on SIGINT")
+
+
+def tcp_state(s):
+    """The kernel's TCP state of socket `s` (tcpi_state, the first byte of TCP_INFO)."""
+    return s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+
+
+TCP_CLOSE = 7  # the state of a socket that received a reset
+
+
+def read_prefix(s, timeout=10):
+    """What a client socket still holds, up to the end or a reset: (bytes, ended_by_reset)."""
+    s.settimeout(timeout)
+    data = b""
+    try:
+        while chunk := s.recv(1 << 20):
+            data += chunk
+    except ConnectionResetError:
+        return data, True
+    return data, False
+
+
+def case_feed_end_drain(ctx):
+    """When the feed ends, clients have --drain-timeout to receive what is queued for them; one
+    that never reads is then reset and the server exits 0. The end of the feed used to wait for
+    it for ever (only a signal armed the drain time)."""
+    size = 16 * 1024 * 1024
+    data = os.urandom(size)
+    server = Server(ctx.procs, ctx.exe, "--drain-timeout", "1000", "--write-timeout", "60000")
+    outs = [ctx.path(f"client{i}.out") for i in range(3)]
+    clients = [ctx.proto.start_client(ctx.procs, server.port, out) for out in outs]
+    stalled = ctx.proto.raw_socket(server.port, rcvbuf=4096)  # never reads: it cannot drain
+    wait_for_streams(server, 4, clients)
+    server.feed(data)
+    t0 = time.monotonic()  # the drain time starts later, once the server has read the end
+    server.end_feed()
+    server.wait_exit(timeout=20)
+    took = time.monotonic() - t0
+    check_clients_ended_cleanly(clients)
+    for out in outs:
+        if open(out, "rb").read() != data:
+            raise Failure(f"{out}: a client that reads did not get the whole feed")
+    server.wait_for_log(r"drain time is up: closing 1 connections", timeout=1)
+    received, reset = read_prefix(stalled)
+    stalled.close()
+    got = ctx.proto.payload_prefix(received)
+    if not reset or len(got) >= size or got != data[:len(got)]:
+        raise Failure(f"the client that never read got {len(got)} bytes, reset={reset}: expected a reset "
+                      f"after a prefix of the feed")
+    if took < 1.0:
+        raise Failure(f"the server exited {took:.2f} s after the feed's end, before its 1 s drain time")
+    log(f"exit 0 {took:.1f} s after the feed's end; the client that never read got {len(got)} bytes, then a reset")
+
+
+def case_write_timeout(ctx):
+    """A client that takes no byte for --write-timeout ms is reset (and logged) while the feed
+    goes on; the client that reads gets everything. Socket writes used to wait for ever."""
+    size = 16 * 1024 * 1024
+    data = os.urandom(size)
+    server = Server(ctx.procs, ctx.exe, "--write-timeout", "2000")
+    out = ctx.path("client.out")
+    client = ctx.proto.start_client(ctx.procs, server.port, out)
+    wait_for_streams(server, 1, [client])
+    t_connect = time.monotonic()  # the stalled client's writes start after this
+    stalled = ctx.proto.raw_socket(server.port, rcvbuf=4096)  # connects, never reads
+    wait_for_streams(server, 2, [client])
+    server.feed(data)
+    wait_until(lambda: tcp_state(stalled) == TCP_CLOSE, 20, "the client that never reads to be reset")
+    took = time.monotonic() - t_connect
+    server.wait_for_log(r"gone \(it took no bytes for 2000 ms", timeout=5)
+    received, reset = read_prefix(stalled)
+    stalled.close()
+    got = ctx.proto.payload_prefix(received)
+    if not reset or len(got) >= size or got != data[:len(got)]:
+        raise Failure(f"the client that never read got {len(got)} bytes, reset={reset}: expected a prefix, then a reset")
+    if took < 2.0:
+        raise Failure(f"the client that never read was reset {took:.2f} s after it connected, before --write-timeout")
+
+    more = os.urandom(64 * 1024)  # the feed goes on
+    server.feed(more)
+    server.end_feed()
+    check_clients_ended_cleanly([client])
+    server.wait_exit()
+    if open(out, "rb").read() != data + more:
+        raise Failure("the client that reads did not get the whole feed")
+    log(f"the client that never read was reset {took:.1f} s after it connected, with {len(got)} bytes")
 
 
 def http_exchange(port, request, timeout=5):
@@ -850,6 +953,8 @@ CASES = {
     "stdin_closed": case_stdin_closed,
     "head_request": case_head_request,
     "request_forms": case_request_forms,
+    "feed_end_drain": case_feed_end_drain,
+    "write_timeout": case_write_timeout,
 }
 
 

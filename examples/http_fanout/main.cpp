@@ -234,8 +234,7 @@ asio::awaitable<void> respond(fanout::server& server, fanout::client& c, int sta
   response += "\r\n";
   if (with_body) response += body; // not for HEAD
   server.log(c, std::to_string(status) + " " + text);
-  bytecast::error_code ec;
-  co_await asio::async_write(c.socket, asio::buffer(response), asio::redirect_error(asio::use_awaitable, ec));
+  const bytecast::error_code ec = co_await server.write(c, asio::buffer(response));
   if (!ec) co_await fanout::close_gracefully(c.socket);
 }
 
@@ -270,14 +269,14 @@ asio::awaitable<void> serve(fanout::server& server, fanout::client& c) {
   // A HEAD gets the head and no stream: a stream that nobody reads fills up, and under
   // --policy wait it would hold the feed back for everyone while this connection closes.
   if (head_only) {
-    co_await asio::async_write(c.socket, asio::buffer(response), asio::redirect_error(asio::use_awaitable, ec));
+    ec = co_await server.write(c, asio::buffer(response));
     if (!ec) co_await fanout::close_gracefully(c.socket);
     co_return;
   }
 
   // Subscribe before the response head goes out, so that nothing written meanwhile is missed.
   auto stream = server.subscribe();
-  co_await asio::async_write(c.socket, asio::buffer(response), asio::redirect_error(asio::use_awaitable, ec));
+  ec = co_await server.write(c, asio::buffer(response));
   if (ec) {
     server.log(c, "gone before the response head was sent");
     co_return;
