@@ -55,6 +55,7 @@ struct options {
   bool generate = false;                                     // --generate even if stdin is not a terminal
   double rate = 10;                                          // --rate: generated lines per second, 0 = no pause
   std::uint64_t count = 0;                                   // --count: generated lines, 0 = no end
+  std::size_t wait_for_clients = 0;                          // --wait-for-clients: feed once N receive it
   std::chrono::milliseconds stats{0};                        // --stats: interval of the stats line, 0 = off
   std::chrono::milliseconds drain{5000};                     // --drain-timeout after the feed's end or a signal
   std::chrono::milliseconds write_timeout{5000};             // --write-timeout: a client that takes no bytes, 0 = none
@@ -108,6 +109,7 @@ inline void print_usage(std::ostream& out, std::string_view program, std::string
       << "  --rate N             generated lines per second, 0.001 to 1000000, or 0 = no pause\n"
       << "                       (default 10)\n"
       << "  --count N            generated lines in total, then the feed ends (default 0: no end)\n"
+      << "  --wait-for-clients N start the feed once N clients are connected (default 0: at once)\n"
       << "  --stats MS           a stats line on stderr every MS ms, when it changed (default 0: off)\n"
       << "  --drain-timeout MS   after the feed's end or SIGINT/SIGTERM, how long clients may take\n"
       << "                       to receive what is queued for them (default 5000)\n"
@@ -192,6 +194,10 @@ inline void print_usage(std::ostream& out, std::string_view program, std::string
       auto v = detail::parse_number<std::uint64_t>(value());
       if (!v) fail("--count: expected a number of lines");
       o.count = *v;
+    } else if (name == "--wait-for-clients") {
+      auto v = detail::parse_number<std::size_t>(value());
+      if (!v) fail("--wait-for-clients: expected a number of clients");
+      o.wait_for_clients = *v;
     } else if (name == "--stats") {
       o.stats = millis_value();
     } else if (name == "--drain-timeout") {
@@ -265,6 +271,54 @@ inline void close_abortively(tcp::socket& socket) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Waiting for clients
+
+/// How many clients receive the feed, and a wait until there are enough (--wait-for-clients).
+/// It stands in for the writer's async_wait_for_streams (API.md section 6) until the library
+/// has it; then server::wait_for_clients() calls that instead, and this class goes.
+class client_count {
+ public:
+  explicit client_count(asio::io_context& ctx) : changed_(ctx, std::chrono::steady_clock::time_point::max()) {}
+
+  /// Counts one client for as long as it lives.
+  class hold {
+   public:
+    explicit hold(client_count& count) : count_(count) {
+      ++count_.clients_;
+      count_.changed_.cancel(); // wakes a wait
+    }
+    hold(const hold&) = delete;
+    hold& operator=(const hold&) = delete;
+    ~hold() { --count_.clients_; }
+
+   private:
+    client_count& count_;
+  };
+
+  /// Completes once at least `n` clients are counted, or at once after stop().
+  asio::awaitable<void> wait_for(std::size_t n) {
+    // A timer that never expires is the event: cancel() wakes its waiter, which looks again.
+    // One thread runs everything, so no change can slip in between the look and the wait.
+    while (clients_ < n && !stopped_) {
+      bytecast::error_code ec;
+      changed_.expires_at(std::chrono::steady_clock::time_point::max());
+      co_await changed_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+  }
+
+  /// Ends a wait for good: the server shuts down.
+  void stop() {
+    stopped_ = true;
+    changed_.cancel();
+  }
+
+ private:
+  std::size_t clients_ = 0;
+  bool stopped_ = false;
+  asio::steady_timer changed_;
+};
+
+// ---------------------------------------------------------------------------------------------
 // The server
 
 /// One accepted connection, owned by its session coroutine.
@@ -290,7 +344,8 @@ class server {
         signals_(ctx, SIGINT, SIGTERM),
         feed_timer_(ctx),
         stats_timer_(ctx),
-        drain_timer_(ctx) {
+        drain_timer_(ctx),
+        receiving_(ctx) {
     if (feed_fd >= 0) stdin_.emplace(ctx, feed_fd);
   }
 
@@ -324,7 +379,11 @@ class server {
   /// Under `drop_oldest` a client that lagged loses the oldest chunks and carries on.
   template <class Framing>
   asio::awaitable<void> stream_to(client& c, bytecast::byte_stream stream, Framing framing) {
-    pipe_result r = co_await pipe(c, std::move(stream), std::move(framing)); // the stream is gone after this
+    pipe_result r;
+    {
+      const client_count::hold counted(receiving_); // for --wait-for-clients, while it has its stream
+      r = co_await pipe(c, std::move(stream), std::move(framing)); // the stream is gone after this
+    }
     switch (r.end) {
       case pipe_end::finished:
         log(c, "finished, " + std::to_string(r.sent) + " bytes sent");
@@ -428,12 +487,24 @@ class server {
   // --- the feed: the one writer ----------------------------------------------------------------
 
   asio::awaitable<void> feed() {
+    if (opts_.wait_for_clients > 0) {
+      log("feed: waiting for " + std::to_string(opts_.wait_for_clients) + " clients");
+      co_await wait_for_clients(opts_.wait_for_clients);
+      if (stopping_) co_return; // a signal came first
+      log(std::to_string(opts_.wait_for_clients) + " clients connected: the feed starts");
+    }
     if (stdin_)
       co_await feed_stdin();
     else
       co_await feed_generated();
     if (!stopping_) shut_down("feed ended after " + std::to_string(writer_.bytes_written()) + " bytes"); // not by a signal
   }
+
+  // Once `n` clients receive the feed (they subscribed: each gets it from its first byte on).
+  // With the library's async_wait_for_streams (API.md section 6) this becomes
+  //   co_await writer_.async_wait_for_streams(n, asio::redirect_error(asio::use_awaitable, ec));
+  // (broken_pipe when the writer is closed first), and client_count goes.
+  asio::awaitable<void> wait_for_clients(std::size_t n) { co_await receiving_.wait_for(n); }
 
   // stdin (a dup of it, see run()), in chunks of what one read returns (at most 64 KiB). A
   // stream_descriptor works for pipes, terminals and sockets, and (by plain reads, never
@@ -707,6 +778,7 @@ class server {
         " ms to drain");
     stop_accepting();
     writer_.close(); // every client gets what is queued for it, then the end; wakes a waiting feed
+    receiving_.stop();
     feed_timer_.cancel();
     if (stdin_) stdin_->cancel(ec);
     drain_timer_.expires_after(opts_.drain);
@@ -768,6 +840,7 @@ class server {
   asio::steady_timer feed_timer_;
   asio::steady_timer stats_timer_;
   asio::steady_timer drain_timer_;
+  client_count receiving_; // clients in stream_to(), for --wait-for-clients
   std::set<client*> connections_; // every open connection, for close_all()
   std::uint64_t last_id_ = 0;
   std::uint64_t cut_off_ = 0;
