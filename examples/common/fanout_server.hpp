@@ -345,6 +345,7 @@ class server {
         feed_timer_(ctx),
         stats_timer_(ctx),
         drain_timer_(ctx),
+        accept_retry_(ctx),
         receiving_(ctx) {
     if (feed_fd >= 0) stdin_.emplace(ctx, feed_fd);
   }
@@ -561,16 +562,33 @@ class server {
   // --- connections -----------------------------------------------------------------------------
 
   asio::awaitable<void> accept_loop(session s) {
+    std::uint64_t failures = 0; // accepts failed in a row: one episode
+    auto since = std::chrono::steady_clock::now();
+    std::string why;            // the episode's first error
     for (;;) {
       bytecast::error_code ec;
       tcp::socket socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
-      if (!acceptor_.is_open()) co_return; // stopped
+      if (!acceptor_.is_open()) co_return;              // stopped
+      if (ec == asio::error::connection_aborted) continue; // the client left before we took it
       if (ec) {
-        // Out of file descriptors, a connection reset before accept, ...: keep serving.
-        log("accept: " + ec.message());
-        asio::steady_timer pause(ctx_, 100ms);
-        co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        // Out of file descriptors (EMFILE, ENFILE) or memory: the connection stays in the
+        // listen queue, and an accept at once would fail again. So a back-off, and one log
+        // line when the episode starts and one, with the count, when it ends. The next try
+        // comes when one of our connections closes (a descriptor is free) or after 1 s.
+        if (failures++ == 0) {
+          since = std::chrono::steady_clock::now();
+          why = ec.message();
+          log("accept: " + why + "; new connections wait until it works again");
+        }
+        accept_retry_.expires_after(1s);
+        co_await accept_retry_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
         continue;
+      }
+      if (failures > 0) {
+        const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - since);
+        log("accept: works again after " + std::to_string(failures) + " failed accepts (" + why + ") in " +
+            std::to_string(took.count()) + " ms");
+        failures = 0;
       }
       socket.set_option(tcp::no_delay(true), ec); // a live feed: send small chunks at once
       asio::co_spawn(ctx_, run_session(s, std::move(socket), ++last_id_), detached_with_log("session"));
@@ -591,6 +609,7 @@ class server {
     }
     close_abortively(c.socket); // a no-op if the session closed it
     connections_.erase(&c);
+    accept_retry_.cancel(); // a descriptor is free: an accept that waits for one may try again
     maybe_finish();
   }
 
@@ -747,6 +766,7 @@ class server {
   void stop_accepting() {
     bytecast::error_code ec;
     acceptor_.close(ec);
+    accept_retry_.cancel();
   }
 
   void wait_for_signal() {
@@ -840,6 +860,7 @@ class server {
   asio::steady_timer feed_timer_;
   asio::steady_timer stats_timer_;
   asio::steady_timer drain_timer_;
+  asio::steady_timer accept_retry_; // the accept loop's back-off when accepts fail
   client_count receiving_; // clients in stream_to(), for --wait-for-clients
   std::set<client*> connections_; // every open connection, for close_all()
   std::uint64_t last_id_ = 0;

@@ -17,6 +17,7 @@ import ctypes
 import hashlib
 import os
 import re
+import resource
 import shlex
 import shutil
 import signal
@@ -932,6 +933,42 @@ def case_wait_for_clients(ctx):
     log("each of the 3 clients received the whole 20 MiB file")
 
 
+def case_emfile(ctx):
+    """Out of file descriptors (the server under `ulimit -n 40`, 80 connections): the accept
+    loop logs the episode once when it starts and once, with a count, when it ends, instead of
+    10 times a second; once connections close it accepts again and serves a new client."""
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (40, 40))
+    server = Server(ctx.procs, ctx.exe, preexec=low_limit)
+    held = [socket.create_connection((HOST, server.port), timeout=10) for _ in range(80)]  # the rest wait in the listen queue
+    server.wait_for_log(r"accept: Too many open files")
+    time.sleep(2)  # the episode's length: the unfixed server logged 10 lines a second meanwhile
+    lines = server.log_matches(r"Too many open files")
+    if len(lines) > 1:
+        raise Failure(f"{len(lines)} log lines about 'Too many open files' while it lasted, expected 1:\n" +
+                      "\n".join(lines[:5]))
+    for s in held:
+        s.close()
+    m = server.wait_for_log(r"accept: works again after (\d+) failed accepts")
+    server.wait_for_stats("the closed connections to be gone", lambda st: st["connections"] == 0)
+    lines = server.log_matches(r"Too many open files")
+    if len(lines) != 2:
+        raise Failure(f"{len(lines)} log lines about 'Too many open files' in one episode, expected 2:\n" +
+                      "\n".join(lines[:5]))
+    log(f"one episode, {m.group(1)} failed accepts, logged in {len(lines)} lines")
+
+    out = ctx.path("client.out")
+    client = ctx.proto.start_client(ctx.procs, server.port, out)
+    wait_for_streams(server, 1, [client])
+    data = os.urandom(256 * 1024)
+    server.feed(data)
+    server.end_feed()
+    check_clients_ended_cleanly([client])
+    server.wait_exit()
+    if open(out, "rb").read() != data:
+        raise Failure("the client that came after the episode did not get the feed")
+
+
 def case_stdin_closed(ctx):
     """Started with stdin closed (`server <&-`), the server exits 2 with a clear message unless
     it has --generate. It used to read one of Asio's own descriptors, which had become fd 0, and
@@ -977,6 +1014,7 @@ CASES = {
     "feed_end_drain": case_feed_end_drain,
     "write_timeout": case_write_timeout,
     "wait_for_clients": case_wait_for_clients,
+    "emfile": case_emfile,
 }
 
 
