@@ -462,6 +462,8 @@ class server {
 
   [[nodiscard]] std::string why_gone(const bytecast::error_code& ec) const {
     if (ec == asio::error::eof) return "closed by the client";
+    if (ec == asio::error::message_size)
+      return "it sent more than " + std::to_string(max_client_bytes) + " bytes; a client only receives";
     if (ec == asio::error::timed_out)
       return "it took no bytes for " + std::to_string(opts_.write_timeout.count()) + " ms: --write-timeout";
     if (ec == asio::error::operation_aborted && stopping_) return "closed by the server: the drain time was up";
@@ -721,12 +723,17 @@ class server {
 
   // Reads (and discards) what the client sends, to notice at once when it goes away: when it
   // closes the connection (or only shuts down its sending side) or resets it. Without this a
-  // quiet feed would never find out, and the stream would live on.
+  // quiet feed would never find out, and the stream would live on. A client here only
+  // receives: one that sends more than max_client_bytes is not one (or floods us), and goes.
   asio::awaitable<ending> watch_peer(client& c) {
-    std::array<char, 1024> sink;
-    bytecast::error_code ec;
-    while (!ec) co_await c.socket.async_read_some(asio::buffer(sink), asio::redirect_error(asio::use_awaitable, ec));
-    co_return ending{pipe_end::gone, ec};
+    std::array<char, 4096> sink;
+    std::size_t received = 0;
+    for (;;) {
+      bytecast::error_code ec;
+      received += co_await c.socket.async_read_some(asio::buffer(sink), asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return ending{pipe_end::gone, ec};
+      if (received > max_client_bytes) co_return ending{pipe_end::gone, asio::error::message_size};
+    }
   }
 
   [[nodiscard]] bool watches_cut_off() const noexcept {
@@ -848,6 +855,7 @@ class server {
   }
 
   static constexpr auto cut_off_check_interval = 200ms;
+  static constexpr std::size_t max_client_bytes = 64 * 1024; // what a client may send (after its request)
   static constexpr auto max_catch_up = 100ms; // the generated feed: a longer delay is a stall
 
   asio::io_context& ctx_;

@@ -969,6 +969,39 @@ def case_emfile(ctx):
         raise Failure("the client that came after the episode did not get the feed")
 
 
+def case_client_sends(ctx):
+    """A client that sends more than 64 KiB (on TCP at all, on HTTP after its request) is
+    closed: a client of these servers only receives. The server used to read and discard it for
+    ever, 1 KiB a read (2.5 s of CPU per 3 s under a flood). A reader meanwhile gets the feed."""
+    server = Server(ctx.procs, ctx.exe)
+    out = ctx.path("client.out")
+    client = ctx.proto.start_client(ctx.procs, server.port, out)
+    flooder = ctx.proto.raw_socket(server.port)  # HTTP: it sent its GET /stream
+    wait_for_streams(server, 2, [client])
+    block, sent, limit = b"x" * 65536, 0, 256 * 1024 * 1024
+    try:
+        while sent < limit:
+            flooder.sendall(block)
+            sent += len(block)
+    except (ConnectionResetError, BrokenPipeError):
+        pass
+    except socket.timeout:
+        raise Failure(f"the server stopped reading after {sent} bytes, but did not close the connection") from None
+    flooder.close()
+    if sent >= limit:
+        raise Failure(f"the server took all {limit} bytes a client sent")
+    server.wait_for_log(r"gone \(it sent more than 65536 bytes")
+    log(f"the flooding client was reset after sending {sent} bytes")
+
+    data = os.urandom(256 * 1024)
+    server.feed(data)
+    server.end_feed()
+    check_clients_ended_cleanly([client])
+    server.wait_exit()
+    if open(out, "rb").read() != data:
+        raise Failure("the reader did not get the feed")
+
+
 def case_stdin_closed(ctx):
     """Started with stdin closed (`server <&-`), the server exits 2 with a clear message unless
     it has --generate. It used to read one of Asio's own descriptors, which had become fd 0, and
@@ -1015,6 +1048,7 @@ CASES = {
     "write_timeout": case_write_timeout,
     "wait_for_clients": case_wait_for_clients,
     "emfile": case_emfile,
+    "client_sends": case_client_sends,
 }
 
 
