@@ -325,7 +325,8 @@ class client_count {
 struct client {
   tcp::socket socket;
   std::uint64_t id = 0;
-  std::string peer; // "127.0.0.1:40312", for the log
+  std::string peer;              // "127.0.0.1:40312", for the log
+  bool awaiting_request = false; // set by a protocol while it reads a request: closed at once on shutdown
 };
 
 class server {
@@ -804,6 +805,7 @@ class server {
     log(why + "; " + std::to_string(connections_.size()) + " clients have " + std::to_string(opts_.drain.count()) +
         " ms to drain");
     stop_accepting();
+    close_awaiting_request();
     writer_.close(); // every client gets what is queued for it, then the end; wakes a waiting feed
     receiving_.stop();
     feed_timer_.cancel();
@@ -815,6 +817,19 @@ class server {
       close_all();
     });
     maybe_finish();
+  }
+
+  // Connections that have not sent their request yet have nothing to drain: closed now, their
+  // requests would only get an empty response (or wait for the request timeout).
+  void close_awaiting_request() {
+    std::size_t closed = 0;
+    for (client* c : connections_) {
+      if (!c->awaiting_request) continue;
+      bytecast::error_code ec;
+      c->socket.close(ec); // its session's read ends with operation_aborted
+      ++closed;
+    }
+    if (closed != 0) log("closed " + std::to_string(closed) + " connections that had sent no request");
   }
 
   void close_all() {

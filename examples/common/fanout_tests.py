@@ -559,6 +559,43 @@ def case_write_timeout(ctx):
     log(f"the client that never read was reset {took:.1f} s after it connected, with {len(got)} bytes")
 
 
+def case_idle_shutdown(ctx):
+    """HTTP: at the feed's end and at SIGTERM, connections that have not sent a (complete)
+    request are closed at once, while a client of the stream still drains. They used to keep
+    the server until their 10 s request timeout and its 408."""
+    for how in ("the feed's end", "SIGTERM"):
+        server = Server(ctx.procs, ctx.exe, "--drain-timeout", "30000")
+        out = ctx.path("curl.out")
+        curl = ctx.proto.start_client(ctx.procs, server.port, out)
+        idle = socket.create_connection((HOST, server.port), timeout=10)  # sends nothing
+        partial = socket.create_connection((HOST, server.port), timeout=10)
+        partial.sendall(b"GET /stream HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # no empty line yet
+        server.wait_for_stats("3 connections, 1 stream", lambda st: st["connections"] == 3 and st["streams"] == 1)
+        data = os.urandom(1024 * 1024)
+        server.feed(data)
+        t0 = time.monotonic()
+        if how == "SIGTERM":
+            server.proc.send_signal(signal.SIGTERM)
+        else:
+            server.end_feed()
+        server.wait_exit(timeout=20)
+        took = time.monotonic() - t0
+        check_clients_ended_cleanly([curl])
+        if open(out, "rb").read() != data:
+            raise Failure(f"{how}: curl did not get the whole feed")
+        for name, s in (("idle", idle), ("partial", partial)):
+            got = read_until_closed(s, timeout=1)
+            s.close()
+            if got:
+                raise Failure(f"{how}: the {name} connection got {got[:100]!r}, expected to be closed")
+        if took > 5:
+            raise Failure(f"{how}: the server exited {took:.1f} s later; connections without a request "
+                          f"should have been closed at once")
+        if server.feed_pipe and not server.feed_pipe.closed:
+            server.end_feed()
+        log(f"{how}: the server exited {took:.2f} s later, the connections without a request closed at once")
+
+
 def http_exchange(port, request, timeout=5):
     """Sends `request` and reads until the server closes; returns (status, headers, body)."""
     with socket.create_connection((HOST, port), timeout=timeout) as s:
@@ -1049,6 +1086,7 @@ CASES = {
     "wait_for_clients": case_wait_for_clients,
     "emfile": case_emfile,
     "client_sends": case_client_sends,
+    "idle_shutdown": case_idle_shutdown,
 }
 
 

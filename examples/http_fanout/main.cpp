@@ -242,12 +242,17 @@ asio::awaitable<void> serve(fanout::server& server, fanout::client& c) {
   std::string data;
   asio::steady_timer deadline(co_await asio::this_coro::executor, request_timeout);
   bytecast::error_code ec;
+  c.awaiting_request = true; // a shutdown closes the connection now: it has nothing to drain
   auto read = co_await (read_head(c.socket, data) || deadline.async_wait(asio::redirect_error(asio::use_awaitable, ec)));
+  c.awaiting_request = false;
   if (read.index() == 1) co_return co_await respond(server, c, 408);
   switch (std::get<0>(read)) {
     case head_status::complete: break;
     case head_status::too_large: co_return co_await respond(server, c, 431);
-    case head_status::gone: server.log(c, "gone before its request was complete"); co_return;
+    case head_status::gone:
+      server.log(c, c.socket.is_open() ? "gone before its request was complete"
+                                       : "closed before its request was complete: the server shuts down");
+      co_return;
   }
 
   request req;
