@@ -1039,6 +1039,36 @@ def case_client_sends(ctx):
         raise Failure("the reader did not get the feed")
 
 
+def case_half_close(ctx):
+    """A client that shuts down its sending side (`nc -N`: on HTTP right after its request) is
+    taken as gone, as the READMEs say: TCP cannot tell that FIN from the one of a client that
+    exited (a killed curl sends the same), and a quiet feed would keep every vanished client's
+    stream. It is closed at once with at most the response head; a reader still gets the feed."""
+    server = Server(ctx.procs, ctx.exe)
+    out = ctx.path("reader.out")
+    reader = ctx.proto.start_client(ctx.procs, server.port, out)
+    wait_for_streams(server, 1, [reader])
+    request = b"GET /stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" if ctx.proto.name == "http" else b""
+    half = ctx.procs.start(["nc", "-N", HOST, str(server.port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL)
+    try:
+        got, _ = half.communicate(request, timeout=10)  # its stdin ends after the request: nc -N half-closes
+    except subprocess.TimeoutExpired:
+        raise Failure("the half-closed nc -N was still connected after 10 s") from None
+    head, _, body = got.partition(b"\r\n\r\n")
+    if body or (ctx.proto.name == "tcp" and got) or (ctx.proto.name == "http" and got and not head.startswith(b"HTTP/1.1 200 ")):
+        raise Failure(f"nc -N got {got[:200]!r}, expected at most the response head")
+    server.wait_for_log(r"gone \(closed by the client\)")
+
+    data = os.urandom(64 * 1024)
+    server.feed(data)
+    server.end_feed()
+    check_clients_ended_cleanly([reader])
+    server.wait_exit()
+    if open(out, "rb").read() != data:
+        raise Failure("the reader did not get the feed")
+
+
 def case_stdin_closed(ctx):
     """Started with stdin closed (`server <&-`), the server exits 2 with a clear message unless
     it has --generate. It used to read one of Asio's own descriptors, which had become fd 0, and
@@ -1087,6 +1117,7 @@ CASES = {
     "emfile": case_emfile,
     "client_sends": case_client_sends,
     "idle_shutdown": case_idle_shutdown,
+    "half_close": case_half_close,
 }
 
 
