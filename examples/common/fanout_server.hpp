@@ -109,7 +109,8 @@ inline void print_usage(std::ostream& out, std::string_view program, std::string
       << "  --rate N             generated lines per second, 0.001 to 1000000, or 0 = no pause\n"
       << "                       (default 10)\n"
       << "  --count N            generated lines in total, then the feed ends (default 0: no end)\n"
-      << "  --wait-for-clients N start the feed once N clients are connected (default 0: at once)\n"
+      << "  --wait-for-clients N start the feed once N clients are there to receive it (default 0:\n"
+      << "                       at once)\n"
       << "  --stats MS           a stats line on stderr every MS ms, when it changed (default 0: off)\n"
       << "  --drain-timeout MS   after the feed's end or SIGINT/SIGTERM, how long clients may take\n"
       << "                       to receive what is queued for them (default 5000)\n"
@@ -507,7 +508,8 @@ class server {
   // Once `n` clients receive the feed (they subscribed: each gets it from its first byte on).
   // With the library's async_wait_for_streams (API.md section 6) this becomes
   //   co_await writer_.async_wait_for_streams(n, asio::redirect_error(asio::use_awaitable, ec));
-  // (broken_pipe when the writer is closed first), and client_count goes.
+  // (broken_pipe when the writer is closed first), and client_count goes, with its hold in
+  // stream_to().
   asio::awaitable<void> wait_for_clients(std::size_t n) { co_await receiving_.wait_for(n); }
 
   // stdin (a dup of it, see run()), in chunks of what one read returns (at most 64 KiB). A
