@@ -348,6 +348,7 @@ class server {
         stats_timer_(ctx),
         drain_timer_(ctx),
         accept_retry_(ctx),
+        accept_quiet_(ctx),
         receiving_(ctx) {
     if (feed_fd >= 0) stdin_.emplace(ctx, feed_fd);
   }
@@ -567,9 +568,6 @@ class server {
   // --- connections -----------------------------------------------------------------------------
 
   asio::awaitable<void> accept_loop(session s) {
-    std::uint64_t failures = 0; // accepts failed in a row: one episode
-    auto since = std::chrono::steady_clock::now();
-    std::string why;            // the episode's first error
     for (;;) {
       bytecast::error_code ec;
       tcp::socket socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
@@ -577,27 +575,37 @@ class server {
       if (ec == asio::error::connection_aborted) continue; // the client left before we took it
       if (ec) {
         // Out of file descriptors (EMFILE, ENFILE) or memory: the connection stays in the
-        // listen queue, and an accept at once would fail again. So a back-off, and one log
-        // line when the episode starts and one, with the count, when it ends. The next try
-        // comes when one of our connections closes (a descriptor is free) or after 1 s.
-        if (failures++ == 0) {
-          since = std::chrono::steady_clock::now();
-          why = ec.message();
-          log("accept: " + why + "; new connections wait until it works again");
-        }
+        // listen queue, and an accept at once would fail again. So the next try comes when
+        // one of our connections closes (a descriptor is free), or after 1 s.
+        note_failed_accept(ec);
         accept_retry_.expires_after(1s);
         co_await accept_retry_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
         continue;
       }
-      if (failures > 0) {
-        const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - since);
-        log("accept: works again after " + std::to_string(failures) + " failed accepts (" + why + ") in " +
-            std::to_string(took.count()) + " ms");
-        failures = 0;
-      }
       socket.set_option(tcp::no_delay(true), ec); // a live feed: send small chunks at once
       asio::co_spawn(ctx_, run_session(s, std::move(socket), ++last_id_), detached_with_log("session"));
     }
+  }
+
+  // Failed accepts come in episodes, logged in two lines: one when the first fails, one with
+  // the count once none has failed for accept_quiet_time. Near the limit, accepts fail and work
+  // by turns as connections come and go: still one episode, not two lines per connection.
+  void note_failed_accept(const bytecast::error_code& ec) {
+    const auto now = std::chrono::steady_clock::now();
+    if (accept_trouble_.failures++ == 0) {
+      accept_trouble_.first = now;
+      accept_trouble_.why = ec.message();
+      log("accept: " + accept_trouble_.why + "; new connections wait until it works again");
+    }
+    accept_trouble_.last = now;
+    accept_quiet_.expires_after(accept_quiet_time); // cancels the previous wait: the episode goes on
+    accept_quiet_.async_wait([this](bytecast::error_code wait_ec) {
+      if (wait_ec) return; // a later failure, or the server stopped accepting
+      const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(accept_trouble_.last - accept_trouble_.first);
+      log("accept: works again after " + std::to_string(accept_trouble_.failures) + " failed accepts (" +
+          accept_trouble_.why + ") in " + std::to_string(took.count()) + " ms");
+      accept_trouble_.failures = 0;
+    });
   }
 
   asio::awaitable<void> run_session(session s, tcp::socket socket, std::uint64_t id) {
@@ -777,6 +785,7 @@ class server {
     bytecast::error_code ec;
     acceptor_.close(ec);
     accept_retry_.cancel();
+    accept_quiet_.cancel();
   }
 
   void wait_for_signal() {
@@ -874,6 +883,7 @@ class server {
   static constexpr auto cut_off_check_interval = 200ms;
   static constexpr std::size_t max_client_bytes = 64 * 1024; // what a client may send (after its request)
   static constexpr auto max_catch_up = 100ms; // the generated feed: a longer delay is a stall
+  static constexpr auto accept_quiet_time = 2s; // without a failed accept: the episode is over
 
   asio::io_context& ctx_;
   const options opts_;
@@ -886,6 +896,12 @@ class server {
   asio::steady_timer stats_timer_;
   asio::steady_timer drain_timer_;
   asio::steady_timer accept_retry_; // the accept loop's back-off when accepts fail
+  asio::steady_timer accept_quiet_; // ends an episode of failed accepts
+  struct {
+    std::uint64_t failures = 0; // 0: no episode
+    std::string why;            // the first failure's message
+    std::chrono::steady_clock::time_point first, last;
+  } accept_trouble_; // the episode of failed accepts going on, for the log
   client_count receiving_; // clients in stream_to(), for --wait-for-clients
   std::set<client*> connections_; // every open connection, for close_all()
   std::uint64_t last_id_ = 0;
