@@ -505,6 +505,8 @@ def case_feed_end_drain(ctx):
     stalled = ctx.proto.raw_socket(server.port, rcvbuf=4096)  # never reads: it cannot drain
     wait_for_streams(server, 4, clients)
     server.feed(data)
+    # The readers have it all before the feed ends: the short drain time is for the other one.
+    wait_until(lambda: all(os.path.getsize(out) >= size for out in outs), 30, "the readers to receive the feed")
     t0 = time.monotonic()  # the drain time starts later, once the server has read the end
     server.end_feed()
     server.wait_exit(timeout=20)
