@@ -9,6 +9,17 @@ find_package(Python3 COMPONENTS Interpreter)
 # registers "example <target>: <title>" for each case, which runs
 # `fanout_tests.py --protocol <protocol> --server <the target's executable> --case <case>`.
 function(bytecast_add_fanout_tests target protocol)
+  # The emfile case runs the server out of file descriptors, and then UBSan's vptr check
+  # (BYTECAST_SANITIZE with "undefined") fails on its own: compiler-rt 14 tests whether an
+  # object's memory is readable with pipe(), which fails without descriptors, and reports a
+  # valid Asio cancellation handler as "invalid vptr". So the server goes without that one
+  # check; every other ASan and UBSan check stays. (A source property, so that the flag comes
+  # after the sanitizer flags of bytecast_dev_options on the command line.)
+  if(BYTECAST_SANITIZE MATCHES "undefined")
+    get_target_property(sources ${target} SOURCES)
+    set_property(SOURCE ${sources} APPEND PROPERTY COMPILE_OPTIONS -fno-sanitize=vptr)
+  endif()
+
   set(python "python3") # not found: the tests fail with CTest's "could not find executable"
   if(Python3_Interpreter_FOUND)
     set(python "${Python3_EXECUTABLE}")
