@@ -6,7 +6,8 @@
 Each case starts the server on 127.0.0.1 with an ephemeral port, talks to it with real clients
 (`nc` from netcat-openbsd, `curl`, plain Python sockets) and fails with a message when something
 is wrong or takes too long: every wait is bounded, and synchronisation goes through the server's
-own output (its `listening on` line, and the `--stats` line on stderr), never through a sleep.
+own output (its `listening on` line, its log and the `--stats` line on stderr) or what a client
+observes, never through a sleep (the few sleeps are windows in which something must not happen).
 Whatever happens, every process a case started is killed at the end.
 
 Needs python3 (standard library only), nc, curl and sha256sum.
