@@ -235,7 +235,10 @@ asio::awaitable<void> respond(fanout::server& server, fanout::client& c, int sta
   if (with_body) response += body; // not for HEAD
   server.log(c, std::to_string(status) + " " + text);
   const bytecast::error_code ec = co_await server.write(c, asio::buffer(response));
-  if (!ec) co_await fanout::close_gracefully(c.socket);
+  if (ec)
+    server.log(c, "gone before the answer was sent (" + ec.message() + ")");
+  else
+    co_await fanout::close_gracefully(c.socket);
 }
 
 asio::awaitable<void> serve(fanout::server& server, fanout::client& c) {
@@ -275,7 +278,10 @@ asio::awaitable<void> serve(fanout::server& server, fanout::client& c) {
   // --policy wait it would hold the feed back for everyone while this connection closes.
   if (head_only) {
     ec = co_await server.write(c, asio::buffer(response));
-    if (!ec) co_await fanout::close_gracefully(c.socket);
+    if (ec)
+      server.log(c, "gone before the response head was sent (" + ec.message() + ")");
+    else
+      co_await fanout::close_gracefully(c.socket);
     co_return;
   }
 
@@ -283,7 +289,7 @@ asio::awaitable<void> serve(fanout::server& server, fanout::client& c) {
   auto stream = server.subscribe();
   ec = co_await server.write(c, asio::buffer(response));
   if (ec) {
-    server.log(c, "gone before the response head was sent");
+    server.log(c, "gone before the response head was sent (" + ec.message() + ")");
     co_return;
   }
   if (chunked)
