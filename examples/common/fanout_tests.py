@@ -934,9 +934,11 @@ def case_rate_limits(ctx):
         raise Failure(f"--rate 0.001: got {got[:60]!r} within {time.monotonic() - t0:.1f} s, expected line 1 only")
     if used > 0.5:
         raise Failure(f"--rate 0.001: the server used {used:.2f} s of CPU in 2 s while it should pause")
-    server.proc.send_signal(signal.SIGTERM)
-    server.wait_exit()
-    check_clients_ended_cleanly([client])
+    # Killed, not ended by SIGTERM: its line 2 is 1000 s away, and the tsan preset leaves out
+    # the tests that signal a server (their names say SIGTERM).
+    server.proc.kill()
+    wait_exit(server.proc, 10, server.name)
+    wait_exit(client, 10, "the client")
     log(f"--rate 0.001: line 1, then a pause ({used:.2f} s CPU in 2 s)")
 
     # The fastest: every line, in order.
