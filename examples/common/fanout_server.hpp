@@ -12,6 +12,7 @@
 
 #include "asio_backend.hpp" // asio::, standalone or Boost.Asio
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -54,9 +55,14 @@ struct options {
   bool generate = false;                                     // --generate even if stdin is not a terminal
   double rate = 10;                                          // --rate: generated lines per second, 0 = no pause
   std::uint64_t count = 0;                                   // --count: generated lines, 0 = no end
+  std::size_t wait_for_clients = 0;                          // --wait-for-clients: feed once N receive it
   std::chrono::milliseconds stats{0};                        // --stats: interval of the stats line, 0 = off
-  std::chrono::milliseconds drain{5000};                     // --drain-timeout after SIGINT/SIGTERM
+  std::chrono::milliseconds drain{5000};                     // --drain-timeout after the feed's end or a signal
+  std::chrono::milliseconds write_timeout{5000};             // --write-timeout: a client that takes no bytes, 0 = none
 };
+
+inline constexpr double min_rate = 0.001;   // --rate: a line every 1000 s
+inline constexpr double max_rate = 1000000; // --rate: a line every microsecond
 
 namespace detail {
 
@@ -90,6 +96,7 @@ inline void print_usage(std::ostream& out, std::string_view program, std::string
   out << "usage: " << program << " [options]\n"
       << summary << "\n"
       << "The feed is stdin when stdin is not a terminal (its end ends the feed), else generated lines.\n"
+      << "A closed stdin is an error (exit 2) unless --generate.\n"
       << "\n"
       << "options:\n"
       << "  --port N             port to listen on (default 0: pick a free one; printed on stdout)\n"
@@ -99,10 +106,16 @@ inline void print_usage(std::ostream& out, std::string_view program, std::string
       << "  --queue-limit BYTES  per-client queue limit, 0 = unbounded (default 0)\n"
       << "  --replay BYTES       recent bytes a new client gets first (default 0)\n"
       << "  --generate           generated feed even when stdin is not a terminal\n"
-      << "  --rate N             generated lines per second, 0 = no pause (default 10)\n"
+      << "  --rate N             generated lines per second, 0.001 to 1000000, or 0 = no pause\n"
+      << "                       (default 10)\n"
       << "  --count N            generated lines in total, then the feed ends (default 0: no end)\n"
+      << "  --wait-for-clients N start the feed once N clients are there to receive it (default 0:\n"
+      << "                       at once)\n"
       << "  --stats MS           a stats line on stderr every MS ms, when it changed (default 0: off)\n"
-      << "  --drain-timeout MS   after SIGINT/SIGTERM, how long clients may drain (default 5000)\n"
+      << "  --drain-timeout MS   after the feed's end or SIGINT/SIGTERM, how long clients may take\n"
+      << "                       to receive what is queued for them (default 5000)\n"
+      << "  --write-timeout MS   a client that takes no bytes for MS ms is dropped (default 5000;\n"
+      << "                       0: never)\n"
       << "  --help               this text\n"
       << "BYTES take an optional k, m or g suffix (KiB, MiB, GiB).\n";
 }
@@ -170,17 +183,28 @@ inline void print_usage(std::ostream& out, std::string_view program, std::string
       if (inline_value) fail("--generate takes no value");
       o.generate = true;
     } else if (name == "--rate") {
+      // Bounded so that every rate accepted means what it says: 1/rate seconds must fit the
+      // clock's nanoseconds (1e-10 overflowed into no pause at all) and stay whole
+      // nanoseconds; and the generator keeps up with the fastest (2M lines in 2.0 s at
+      // --rate 1000000 on a 2-vCPU VM).
       auto v = detail::parse_number<double>(value());
-      if (!v || !(*v >= 0 && *v <= 1e6)) fail("--rate: expected lines per second, from 0 to 1000000");
+      if (!v || !(*v == 0 || (*v >= min_rate && *v <= max_rate)))
+        fail("--rate: expected 0 (no pause) or lines per second from 0.001 to 1000000");
       o.rate = *v;
     } else if (name == "--count") {
       auto v = detail::parse_number<std::uint64_t>(value());
       if (!v) fail("--count: expected a number of lines");
       o.count = *v;
+    } else if (name == "--wait-for-clients") {
+      auto v = detail::parse_number<std::size_t>(value());
+      if (!v) fail("--wait-for-clients: expected a number of clients");
+      o.wait_for_clients = *v;
     } else if (name == "--stats") {
       o.stats = millis_value();
     } else if (name == "--drain-timeout") {
       o.drain = millis_value();
+    } else if (name == "--write-timeout") {
+      o.write_timeout = millis_value();
     } else {
       fail("unknown option '" + std::string(args[i]) + "'");
     }
@@ -248,13 +272,62 @@ inline void close_abortively(tcp::socket& socket) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Waiting for clients
+
+/// How many clients receive the feed, and a wait until there are enough (--wait-for-clients).
+/// It stands in for the writer's async_wait_for_streams (API.md section 6) until the library
+/// has it; then server::wait_for_clients() calls that instead, and this class goes.
+class client_count {
+ public:
+  explicit client_count(asio::io_context& ctx) : changed_(ctx, std::chrono::steady_clock::time_point::max()) {}
+
+  /// Counts one client for as long as it lives.
+  class hold {
+   public:
+    explicit hold(client_count& count) : count_(count) {
+      ++count_.clients_;
+      count_.changed_.cancel(); // wakes a wait
+    }
+    hold(const hold&) = delete;
+    hold& operator=(const hold&) = delete;
+    ~hold() { --count_.clients_; }
+
+   private:
+    client_count& count_;
+  };
+
+  /// Completes once at least `n` clients are counted, or at once after stop().
+  asio::awaitable<void> wait_for(std::size_t n) {
+    // A timer that never expires is the event: cancel() wakes its waiter, which looks again.
+    // One thread runs everything, so no change can slip in between the look and the wait.
+    while (clients_ < n && !stopped_) {
+      bytecast::error_code ec;
+      changed_.expires_at(std::chrono::steady_clock::time_point::max());
+      co_await changed_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+  }
+
+  /// Ends a wait for good: the server shuts down.
+  void stop() {
+    stopped_ = true;
+    changed_.cancel();
+  }
+
+ private:
+  std::size_t clients_ = 0;
+  bool stopped_ = false;
+  asio::steady_timer changed_;
+};
+
+// ---------------------------------------------------------------------------------------------
 // The server
 
 /// One accepted connection, owned by its session coroutine.
 struct client {
   tcp::socket socket;
   std::uint64_t id = 0;
-  std::string peer; // "127.0.0.1:40312", for the log
+  std::string peer;              // "127.0.0.1:40312", for the log
+  bool awaiting_request = false; // set by a protocol while it reads a request: closed at once on shutdown
 };
 
 class server {
@@ -262,7 +335,9 @@ class server {
   /// What a protocol does with a new connection; it returns when the connection is done.
   using session = asio::awaitable<void> (*)(server&, client&);
 
-  server(asio::io_context& ctx, const options& opts, std::string_view program)
+  /// `feed_fd`: the descriptor the feed is read from (the server closes it), or -1 for the
+  /// generated feed.
+  server(asio::io_context& ctx, const options& opts, std::string_view program, int feed_fd)
       : ctx_(ctx),
         opts_(opts),
         program_(program),
@@ -271,7 +346,12 @@ class server {
         signals_(ctx, SIGINT, SIGTERM),
         feed_timer_(ctx),
         stats_timer_(ctx),
-        drain_timer_(ctx) {}
+        drain_timer_(ctx),
+        accept_retry_(ctx),
+        accept_quiet_(ctx),
+        receiving_(ctx) {
+    if (feed_fd >= 0) stdin_.emplace(ctx, feed_fd);
+  }
 
   /// Listens (printing "listening on ADDR:PORT" on stdout), then starts the feed, the signal
   /// handling and the stats line. Throws bytecast::system_error when the address cannot be used.
@@ -303,7 +383,11 @@ class server {
   /// Under `drop_oldest` a client that lagged loses the oldest chunks and carries on.
   template <class Framing>
   asio::awaitable<void> stream_to(client& c, bytecast::byte_stream stream, Framing framing) {
-    pipe_result r = co_await pipe(c, std::move(stream), std::move(framing)); // the stream is gone after this
+    pipe_result r;
+    {
+      const client_count::hold counted(receiving_); // for --wait-for-clients, while it has its stream
+      r = co_await pipe(c, std::move(stream), std::move(framing)); // the stream is gone after this
+    }
     switch (r.end) {
       case pipe_end::finished:
         log(c, "finished, " + std::to_string(r.sent) + " bytes sent");
@@ -320,6 +404,33 @@ class server {
         break;
     }
     if (r.dropped != 0) log(c, "lost " + std::to_string(r.dropped) + " bytes to drop_oldest");
+  }
+
+  /// asio::async_write to `c`, bounded by --write-timeout: a client that takes no bytes for that
+  /// long fails the write with asio::error::timed_out (and its connection is useless then: a
+  /// message may be cut in half). The bound is on progress, not on the whole write, so a slow
+  /// client that keeps reading stays. For a session's own few writes (an HTTP response head);
+  /// stream_to's writes have their own watch, cheaper than a timer per write.
+  template <class ConstBufferSequence>
+  asio::awaitable<bytecast::error_code> write(client& c, const ConstBufferSequence& buffers) {
+    bytecast::error_code ec;
+    if (opts_.write_timeout.count() == 0) {
+      co_await asio::async_write(c.socket, buffers, asio::redirect_error(asio::use_awaitable, ec));
+      co_return ec;
+    }
+    // The deadline moves on whenever a partial write made progress.
+    auto deadline = std::chrono::steady_clock::now() + opts_.write_timeout;
+    std::size_t written = 0;
+    auto until_done = [&](const bytecast::error_code& error, std::size_t total) -> std::size_t {
+      if (total > written) {
+        written = total;
+        deadline = std::chrono::steady_clock::now() + opts_.write_timeout;
+      }
+      return asio::transfer_all()(error, total);
+    };
+    auto done = co_await (asio::async_write(c.socket, buffers, until_done, asio::redirect_error(asio::use_awaitable, ec)) ||
+                          wait_until(deadline));
+    co_return done.index() == 0 ? ec : bytecast::error_code(asio::error::timed_out);
   }
 
   /// One line on stderr, prefixed with the program's name.
@@ -345,14 +456,19 @@ class server {
     std::uint64_t dropped = 0; // bytes lost to drop_oldest
   };
 
-  // Shared by the pump and the cut-off watch of one client.
+  // Shared by the pump and the watches of one client.
   struct write_progress {
-    std::uint64_t started = 0; // socket writes started so far
-    bool pending = false;      // one is in progress
+    std::uint64_t started = 0;                   // socket writes started so far
+    bool pending = false;                        // one is in progress
+    std::chrono::steady_clock::time_point moved; // when it started, or last got bytes out
   };
 
   [[nodiscard]] std::string why_gone(const bytecast::error_code& ec) const {
     if (ec == asio::error::eof) return "closed by the client";
+    if (ec == asio::error::message_size)
+      return "it sent more than " + std::to_string(max_client_bytes) + " bytes; a client only receives";
+    if (ec == asio::error::timed_out)
+      return "it took no bytes for " + std::to_string(opts_.write_timeout.count()) + " ms: --write-timeout";
     if (ec == asio::error::operation_aborted && stopping_) return "closed by the server: the drain time was up";
     return ec.message();
   }
@@ -377,36 +493,32 @@ class server {
   // --- the feed: the one writer ----------------------------------------------------------------
 
   asio::awaitable<void> feed() {
-    if (opts_.generate || ::isatty(STDIN_FILENO) == 1)
-      co_await feed_generated();
-    else
-      co_await feed_stdin();
-    if (writer_.is_open()) { // the feed's own end (not a signal)
-      log("feed ended after " + std::to_string(writer_.bytes_written()) + " bytes; " +
-          std::to_string(connections_.size()) + " clients drain");
-      writer_.close(); // every client gets what is queued for it, then the sentinel
-      stop_accepting();
-      maybe_finish();
+    if (opts_.wait_for_clients > 0) {
+      log("feed: waiting for " + std::to_string(opts_.wait_for_clients) + " clients");
+      co_await wait_for_clients(opts_.wait_for_clients);
+      if (stopping_) co_return; // a signal came first
+      log(std::to_string(opts_.wait_for_clients) + " clients connected: the feed starts");
     }
+    if (stdin_)
+      co_await feed_stdin();
+    else
+      co_await feed_generated();
+    if (!stopping_) shut_down("feed ended after " + std::to_string(writer_.bytes_written()) + " bytes"); // not by a signal
   }
 
-  // stdin, in chunks of what one read returns (at most 64 KiB). A stream_descriptor works for
-  // pipes, terminals and sockets, and (by plain reads, never through epoll) for regular files.
+  // Once `n` clients receive the feed (they subscribed: each gets it from its first byte on).
+  // With the library's async_wait_for_streams (API.md section 6) this becomes
+  //   co_await writer_.async_wait_for_streams(n, asio::redirect_error(asio::use_awaitable, ec));
+  // (broken_pipe when the writer is closed first), and client_count goes, with its hold in
+  // stream_to().
+  asio::awaitable<void> wait_for_clients(std::size_t n) { co_await receiving_.wait_for(n); }
+
+  // stdin (a dup of it, see run()), in chunks of what one read returns (at most 64 KiB). A
+  // stream_descriptor works for pipes, terminals and sockets, and (by plain reads, never
+  // through epoll) for regular files.
   asio::awaitable<void> feed_stdin() {
     log("feed: stdin");
     bytecast::error_code ec;
-    stdin_.emplace(ctx_);
-    const int fd = ::dup(STDIN_FILENO); // closing ours leaves fd 0 alone
-    if (fd < 0) {
-      log("cannot read stdin: " + std::system_category().message(errno));
-      co_return;
-    }
-    stdin_->assign(fd, ec);
-    if (ec) {
-      ::close(fd);
-      log("cannot read stdin: " + ec.message());
-      co_return;
-    }
     std::vector<std::byte> buffer(64 * 1024);
     for (;;) {
       std::size_t n = co_await stdin_->async_read_some(asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
@@ -440,8 +552,13 @@ class server {
       co_await writer_.async_write(asio::buffer(line.data(), static_cast<std::size_t>(len)),
                                    asio::redirect_error(asio::use_awaitable, ec));
       if (ec) co_return; // the writer was closed by a signal
-      // On schedule; after a stall (a `wait` writer waiting for room) no burst to catch up.
-      next = std::max(next + period, std::chrono::steady_clock::now());
+      // On schedule: wait only when ahead of it. A timer wakes up late by some microseconds,
+      // so at high rates the lines due meanwhile go out at once; but after a stall (a `wait`
+      // writer waiting for room) the schedule starts again from now, with no burst to catch up.
+      next += period;
+      const auto now = std::chrono::steady_clock::now();
+      if (now - next > max_catch_up) next = now;
+      if (next <= now) continue;
       feed_timer_.expires_at(next);
       co_await feed_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       if (ec) co_return; // cancelled by a signal
@@ -454,17 +571,41 @@ class server {
     for (;;) {
       bytecast::error_code ec;
       tcp::socket socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
-      if (!acceptor_.is_open()) co_return; // stopped
+      if (!acceptor_.is_open()) co_return;              // stopped
+      if (ec == asio::error::connection_aborted) continue; // the client left before we took it
       if (ec) {
-        // Out of file descriptors, a connection reset before accept, ...: keep serving.
-        log("accept: " + ec.message());
-        asio::steady_timer pause(ctx_, 100ms);
-        co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        // Out of file descriptors (EMFILE, ENFILE) or memory: the connection stays in the
+        // listen queue, and an accept at once would fail again. So the next try comes when
+        // one of our connections closes (a descriptor is free), or after 1 s.
+        note_failed_accept(ec);
+        accept_retry_.expires_after(1s);
+        co_await accept_retry_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
         continue;
       }
       socket.set_option(tcp::no_delay(true), ec); // a live feed: send small chunks at once
       asio::co_spawn(ctx_, run_session(s, std::move(socket), ++last_id_), detached_with_log("session"));
     }
+  }
+
+  // Failed accepts come in episodes, logged in two lines: one when the first fails, one with
+  // the count once none has failed for accept_quiet_time. Near the limit, accepts fail and work
+  // by turns as connections come and go: still one episode, not two lines per connection.
+  void note_failed_accept(const bytecast::error_code& ec) {
+    const auto now = std::chrono::steady_clock::now();
+    if (accept_trouble_.failures++ == 0) {
+      accept_trouble_.first = now;
+      accept_trouble_.why = ec.message();
+      log("accept: " + accept_trouble_.why + "; new connections wait until it works again");
+    }
+    accept_trouble_.last = now;
+    accept_quiet_.expires_after(accept_quiet_time); // cancels the previous wait: the episode goes on
+    accept_quiet_.async_wait([this](bytecast::error_code wait_ec) {
+      if (wait_ec) return; // a later failure, or the server stopped accepting
+      const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(accept_trouble_.last - accept_trouble_.first);
+      log("accept: works again after " + std::to_string(accept_trouble_.failures) + " failed accepts (" +
+          accept_trouble_.why + ") in " + std::to_string(took.count()) + " ms");
+      accept_trouble_.failures = 0;
+    });
   }
 
   asio::awaitable<void> run_session(session s, tcp::socket socket, std::uint64_t id) {
@@ -481,11 +622,22 @@ class server {
     }
     close_abortively(c.socket); // a no-op if the session closed it
     connections_.erase(&c);
+    accept_retry_.cancel(); // a descriptor is free: an accept that waits for one may try again
     maybe_finish();
   }
 
-  // The pump and its two watches, each returning how the connection ends. The first of them to
-  // finish decides: `||` cancels the other two and waits for them, and then the stream goes.
+  // Returns once `deadline` has passed, which may move later meanwhile (the write's progress).
+  static asio::awaitable<void> wait_until(const std::chrono::steady_clock::time_point& deadline) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    bytecast::error_code ec;
+    do {
+      timer.expires_at(deadline);
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    } while (!ec && std::chrono::steady_clock::now() < deadline);
+  }
+
+  // The pump and its watches, each returning how the connection ends. The first of them to
+  // finish decides: `||` cancels the others and waits for them, and then the stream goes.
   template <class Framing>
   asio::awaitable<pipe_result> pipe(client& c, bytecast::byte_stream stream, Framing framing) {
     pipe_result r;
@@ -493,9 +645,10 @@ class server {
     auto first = [](const auto& winner) { return std::visit([](const ending& e) { return e; }, winner); };
     ending e;
     if (watches_cut_off())
-      e = first(co_await (pump(c, stream, framing, progress, r.sent) || watch_peer(c) || watch_cut_off(stream, progress)));
+      e = first(co_await (pump(c, stream, framing, progress, r.sent) || watch_peer(c) || watch_write_timeout(progress) ||
+                          watch_cut_off(stream, progress)));
     else
-      e = first(co_await (pump(c, stream, framing, progress, r.sent) || watch_peer(c)));
+      e = first(co_await (pump(c, stream, framing, progress, r.sent) || watch_peer(c) || watch_write_timeout(progress)));
     r.end = e.end;
     r.error = e.error;
     r.dropped = stream.dropped();
@@ -523,28 +676,75 @@ class server {
       if (bytes.empty()) break;                     // the close sentinel: the feed ended
 
       // The span stays valid until the next read on the stream, so for the whole write.
-      ++progress.started;
-      progress.pending = true;
-      co_await asio::async_write(c.socket, framing.frame(bytes), asio::redirect_error(asio::use_awaitable, ec));
-      progress.pending = false;
+      ec = co_await write_noting_progress(c.socket, framing.frame(bytes), progress);
       if (ec) co_return ending{pipe_end::gone, ec};
       sent += bytes.size();
     }
     if (asio::const_buffer trailer = framing.trailer(); trailer.size() != 0) {
-      co_await asio::async_write(c.socket, trailer, asio::redirect_error(asio::use_awaitable, ec));
+      ec = co_await write_noting_progress(c.socket, trailer, progress);
       if (ec) co_return ending{pipe_end::gone, ec};
     }
     co_return ending{pipe_end::finished, {}};
   }
 
+  // The pump's asio::async_write, which tells the watches through `progress` that a write is
+  // pending, and when it last got bytes out (each partial write of a large chunk counts).
+  template <class ConstBufferSequence>
+  static asio::awaitable<bytecast::error_code> write_noting_progress(tcp::socket& socket, const ConstBufferSequence& buffers,
+                                                                     write_progress& progress) {
+    ++progress.started;
+    progress.pending = true;
+    progress.moved = std::chrono::steady_clock::now();
+    std::size_t written = 0;
+    auto noting_progress = [&](const bytecast::error_code& error, std::size_t total) -> std::size_t {
+      if (total > written) {
+        written = total;
+        progress.moved = std::chrono::steady_clock::now();
+      }
+      return asio::transfer_all()(error, total);
+    };
+    bytecast::error_code ec;
+    co_await asio::async_write(socket, buffers, noting_progress, asio::redirect_error(asio::use_awaitable, ec));
+    progress.pending = false;
+    co_return ec;
+  }
+
+  // --write-timeout for the pump: ends the connection when one socket write got no bytes out for
+  // that long (the client stopped reading, or vanished without a reset). It sleeps until the
+  // earliest moment that could be so and looks again: no timer to set per write, which for
+  // small chunks would cost more than the write.
+  asio::awaitable<ending> watch_write_timeout(const write_progress& progress) {
+    const auto limit = opts_.write_timeout;
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    for (;;) {
+      const auto now = std::chrono::steady_clock::now();
+      if (limit.count() == 0)
+        timer.expires_at(std::chrono::steady_clock::time_point::max()); // no timeout: until cancelled
+      else if (!progress.pending)
+        timer.expires_at(now + limit);
+      else if (now - progress.moved < limit)
+        timer.expires_at(progress.moved + limit);
+      else
+        co_return ending{pipe_end::gone, asio::error::timed_out};
+      bytecast::error_code ec;
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return ending{pipe_end::gone, ec}; // cancelled: another one finished first
+    }
+  }
+
   // Reads (and discards) what the client sends, to notice at once when it goes away: when it
   // closes the connection (or only shuts down its sending side) or resets it. Without this a
-  // quiet feed would never find out, and the stream would live on.
+  // quiet feed would never find out, and the stream would live on. A client here only
+  // receives: one that sends more than max_client_bytes is not one (or floods us), and goes.
   asio::awaitable<ending> watch_peer(client& c) {
-    std::array<char, 1024> sink;
-    bytecast::error_code ec;
-    while (!ec) co_await c.socket.async_read_some(asio::buffer(sink), asio::redirect_error(asio::use_awaitable, ec));
-    co_return ending{pipe_end::gone, ec};
+    std::array<char, 4096> sink;
+    std::size_t received = 0;
+    for (;;) {
+      bytecast::error_code ec;
+      received += co_await c.socket.async_read_some(asio::buffer(sink), asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return ending{pipe_end::gone, ec};
+      if (received > max_client_bytes) co_return ending{pipe_end::gone, asio::error::message_size};
+    }
   }
 
   [[nodiscard]] bool watches_cut_off() const noexcept {
@@ -584,6 +784,8 @@ class server {
   void stop_accepting() {
     bytecast::error_code ec;
     acceptor_.close(ec);
+    accept_retry_.cancel();
+    accept_quiet_.cancel();
   }
 
   void wait_for_signal() {
@@ -594,20 +796,29 @@ class server {
     });
   }
 
-  // First signal: stop accepting, end the feed, give the clients --drain-timeout to receive
-  // what is queued for them. A second signal, or the end of that time: close what is left.
+  // The first signal shuts down (with the drain time); a signal while the server drains,
+  // after the feed's end or an earlier signal, closes what is left at once.
   void on_signal(const std::string& name) {
-    bytecast::error_code ec;
     if (stopping_) {
-      log(name + " again: closing " + std::to_string(connections_.size()) + " connections now");
+      log(name + " while draining: closing " + std::to_string(connections_.size()) + " connections now");
       close_all();
       return;
     }
+    shut_down(name + ": shutting down");
+  }
+
+  // At the feed's end or the first signal: stop accepting, end the feed, and give the clients
+  // --drain-timeout to receive what is queued for them. After that time, close what is left:
+  // without it a client that never reads would keep the server running for ever.
+  void shut_down(const std::string& why) {
+    bytecast::error_code ec;
     stopping_ = true;
-    log(name + ": shutting down; " + std::to_string(connections_.size()) + " clients have " +
-        std::to_string(opts_.drain.count()) + " ms to drain");
+    log(why + "; " + std::to_string(connections_.size()) + " clients have " + std::to_string(opts_.drain.count()) +
+        " ms to drain");
     stop_accepting();
-    writer_.close(); // wakes a waiting async_write of the feed with broken_pipe
+    close_awaiting_request();
+    writer_.close(); // every client gets what is queued for it, then the end; wakes a waiting feed
+    receiving_.stop();
     feed_timer_.cancel();
     if (stdin_) stdin_->cancel(ec);
     drain_timer_.expires_after(opts_.drain);
@@ -617,6 +828,19 @@ class server {
       close_all();
     });
     maybe_finish();
+  }
+
+  // Connections that have not sent their request yet have nothing to drain: closed now, their
+  // requests would only get an empty response (or wait for the request timeout).
+  void close_awaiting_request() {
+    std::size_t closed = 0;
+    for (client* c : connections_) {
+      if (!c->awaiting_request) continue;
+      bytecast::error_code ec;
+      c->socket.close(ec); // its session's read ends with operation_aborted
+      ++closed;
+    }
+    if (closed != 0) log("closed " + std::to_string(closed) + " connections that had sent no request");
   }
 
   void close_all() {
@@ -657,6 +881,9 @@ class server {
   }
 
   static constexpr auto cut_off_check_interval = 200ms;
+  static constexpr std::size_t max_client_bytes = 64 * 1024; // what a client may send (after its request)
+  static constexpr auto max_catch_up = 100ms; // the generated feed: a longer delay is a stall
+  static constexpr auto accept_quiet_time = 2s; // without a failed accept: the episode is over
 
   asio::io_context& ctx_;
   const options opts_;
@@ -668,22 +895,51 @@ class server {
   asio::steady_timer feed_timer_;
   asio::steady_timer stats_timer_;
   asio::steady_timer drain_timer_;
+  asio::steady_timer accept_retry_; // the accept loop's back-off when accepts fail
+  asio::steady_timer accept_quiet_; // ends an episode of failed accepts
+  struct {
+    std::uint64_t failures = 0; // 0: no episode
+    std::string why;            // the first failure's message
+    std::chrono::steady_clock::time_point first, last;
+  } accept_trouble_; // the episode of failed accepts going on, for the log
+  client_count receiving_; // clients in stream_to(), for --wait-for-clients
   std::set<client*> connections_; // every open connection, for close_all()
   std::uint64_t last_id_ = 0;
   std::uint64_t cut_off_ = 0;
   std::uint64_t lagged_events_ = 0;
-  bool stopping_ = false; // a signal came
+  bool stopping_ = false; // shutting down: the feed ended, or a signal came
   bool finished_ = false; // the feed ended and every connection is gone
   std::string last_stats_;
 };
 
-/// The common main(): options, one io_context on this thread, run until everything is done.
+/// The common main(): options, the feed's source, one io_context on this thread, run until
+/// everything is done. Exit status 2 for bad options or a closed stdin, 1 when the server
+/// cannot start.
 inline int run(int argc, char** argv, std::string_view program, std::string_view summary, server::session s) {
   const options opts = parse_options(argc, argv, program, summary);
+
+  // The feed's source is settled before the io_context exists: the context opens descriptors
+  // of its own (epoll, an eventfd, a timerfd), and with fd 0 closed (`server <&-`) the first
+  // of them would become "stdin", and its bytes the feed.
+  int feed_fd = -1; // -1: the generated feed
+  if (!opts.generate) {
+    if (::fcntl(STDIN_FILENO, F_GETFD) == -1) {
+      std::cerr << program << ": stdin is closed: pipe the feed into it, or use --generate\n";
+      return 2;
+    }
+    if (::isatty(STDIN_FILENO) != 1) {
+      feed_fd = ::fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0); // closing ours leaves fd 0 alone
+      if (feed_fd == -1) {
+        std::cerr << program << ": cannot read stdin: " << std::system_category().message(errno) << '\n';
+        return 1;
+      }
+    }
+  }
+
   std::signal(SIGPIPE, SIG_IGN); // a closed stdout must not kill the server
   try {
     asio::io_context ctx;
-    server srv(ctx, opts, program);
+    server srv(ctx, opts, program, feed_fd);
     srv.start(s);
     ctx.run();
   } catch (const std::exception& e) {
