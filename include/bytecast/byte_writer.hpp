@@ -11,6 +11,7 @@
 #include <bytecast/detail/write_op.hpp>
 #include <bytecast/options.hpp>
 
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -63,13 +64,27 @@ class basic_byte_writer {
   /// Process-unique, one counter for byte and typed writers: 1 for the first writer, then 2, 3, ...
   [[nodiscard]] std::uint64_t id() const noexcept { return state_.id(); }
 
-  /// A new stream that receives every chunk written after this call. On a closed writer it yields
-  /// the sentinel at once.
-  [[nodiscard]] basic_byte_stream<Executor> stream() { return make_stream(false); }
+  /// A new stream that receives every chunk written after this call, with the writer's limit and
+  /// policy. On a closed writer it yields the sentinel (or the close reason) at once.
+  [[nodiscard]] basic_byte_stream<Executor> stream() { return stream(stream_options{}); }
 
   /// A stream that first receives the retained recent chunks (`writer_options::replay_limit`),
-  /// oldest first, then everything written after this call.
-  [[nodiscard]] basic_byte_stream<Executor> stream(replay_t) { return make_stream(true); }
+  /// oldest first, then everything written after this call: `stream({.replay = true})`.
+  ///
+  /// (A template only so that `stream({})` means `stream(stream_options{})`: a braced list
+  /// cannot deduce `R`.)
+  template <std::same_as<replay_t> R>
+  [[nodiscard]] basic_byte_stream<Executor> stream(R) {
+    return stream(stream_options{.replay = true});
+  }
+
+  /// A stream with its own queue limit and overflow policy (unset: the writer's; a limit of 0 is
+  /// unbounded, whatever the policy), and optionally the replay. Only bounded `wait` streams hold
+  /// writes back: a full `drop_oldest` or `disconnect` stream never does, whatever the others are.
+  /// Replayed chunks are queued whatever the limit; the limit applies from the next write.
+  [[nodiscard]] basic_byte_stream<Executor> stream(const stream_options& options) {
+    return basic_byte_stream<Executor>(state_.executor(), state_.subscribe(options), state_.id());
+  }
 
   /// Broadcasts `data` as one chunk; returns `data.size()`. The caller's buffer may be reused at
   /// once; an empty `data` delivers nothing. Throws `system_error`: `asio::error::broken_pipe`
@@ -126,8 +141,33 @@ class basic_byte_writer {
   }
 
   /// Idempotent: every live stream gets, after what was written before, one close sentinel.
-  /// Writes parked by a bounded `wait` writer complete with `asio::error::broken_pipe`.
+  /// Writes parked by a bounded `wait` writer and waits for streams complete with
+  /// `asio::error::broken_pipe`.
   void close() noexcept { state_.close(); }
+
+  /// As `close()`, except that each stream, once it has delivered everything written before,
+  /// completes every further read with `reason` instead of the sentinel and `eof` (every read
+  /// form, streams made later too): readers can tell a broken feed from a finished one. Only the
+  /// first close counts; `close({})` is `close()`.
+  void close(const error_code& reason) noexcept { state_.close(reason); }
+
+  /// Completes (never inline) once at least `n` streams are live, also when they already are.
+  /// Completion: `void(error_code)`; `asio::error::broken_pipe` if the writer is closed first or
+  /// already; cancellable (`operation_aborted`). Lets a producer start only when someone listens.
+  template <class CompletionToken = asio::default_completion_token_t<executor_type>>
+  auto async_wait_for_streams(std::size_t n,
+                              CompletionToken&& token = asio::default_completion_token_t<executor_type>()) {
+    return state_.async_wait_streams(std::forward<CompletionToken>(token), n, false);
+  }
+
+  /// Completes (never inline) once no stream is live, also when none is. A stream stops being
+  /// live when it is destroyed or cut off (`disconnect`). Completion: `void(error_code)`;
+  /// `broken_pipe` if the writer is closed first or already; cancellable. Lets a producer stop
+  /// when the last listener leaves (add your own grace period).
+  template <class CompletionToken = asio::default_completion_token_t<executor_type>>
+  auto async_wait_no_streams(CompletionToken&& token = asio::default_completion_token_t<executor_type>()) {
+    return state_.async_wait_streams(std::forward<CompletionToken>(token), 0, true);
+  }
 
   /// False once closed (or moved from).
   [[nodiscard]] bool is_open() const noexcept { return state_.is_open(); }
@@ -137,14 +177,11 @@ class basic_byte_writer {
     return state_.core() ? state_.core()->written() : 0;
   }
 
-  /// Live streams. A destroyed stream stops counting no later than the next write or close.
+  /// Live streams. A stream stops counting when it is destroyed (before its destructor returns) or
+  /// cut off.
   [[nodiscard]] std::size_t stream_count() const noexcept { return state_.stream_count(); }
 
  private:
-  [[nodiscard]] basic_byte_stream<Executor> make_stream(bool replay) {
-    return basic_byte_stream<Executor>(state_.executor(), state_.subscribe(replay), state_.id());
-  }
-
   template <class ConstBufferSequence>
   [[nodiscard]] static chunk gather(const ConstBufferSequence& buffers) {
     auto* block = detail::chunk_block::allocate(asio::buffer_size(buffers));

@@ -5,6 +5,8 @@
 #include <bytecast/detail/config.hpp>
 
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 
 BYTECAST_NAMESPACE_BEGIN
 
@@ -20,6 +22,18 @@ struct writer_options {
   std::size_t queue_limit = 0; ///< per stream, bytes (byte writers) or items (typed); 0 = unbounded
   overflow_policy on_overflow = overflow_policy::wait; ///< what a full stream does
   std::size_t replay_limit = 0; ///< recent chunks kept for `stream(replay)`; 0 = no replay
+};
+
+/// Per-stream choices: the last argument of `writer.stream(...)`. Unset members take the writer's
+/// `writer_options`.
+struct stream_options {
+  // Every member has an initializer, so that `stream({.replay = true})` draws no
+  // -Wmissing-field-initializers warning.
+  std::optional<std::size_t> queue_limit{};     ///< unset: the writer's queue_limit; 0: unbounded
+  std::optional<overflow_policy> on_overflow{}; ///< unset: the writer's on_overflow
+  bool replay = false;                          ///< start with the retained recent chunks
+  std::optional<std::uint64_t> from_position{}; ///< byte writers: start at this position (API section 7)
+  bool align_to_sync_points = false;            ///< byte writers: start and resume at sync points (section 7)
 };
 
 /// The type of `bytecast::replay`.

@@ -8,6 +8,7 @@
 #include <bytecast/detail/write_op.hpp>
 #include <bytecast/options.hpp>
 
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -122,11 +123,28 @@ class basic_typed_writer {
   /// Process-unique, one counter for byte and typed writers: 1 for the first writer, then 2, 3, ...
   [[nodiscard]] std::uint64_t id() const noexcept { return state_.id(); }
 
-  /// A new stream that receives every value written after this call.
-  [[nodiscard]] basic_typed_stream<T, Executor> stream() { return make_stream(false); }
+  /// A new stream that receives every value written after this call, with the writer's limit and
+  /// policy.
+  [[nodiscard]] basic_typed_stream<T, Executor> stream() { return stream(stream_options{}); }
 
-  /// A stream that first receives the retained recent values (`writer_options::replay_limit`).
-  [[nodiscard]] basic_typed_stream<T, Executor> stream(replay_t) { return make_stream(true); }
+  /// A stream that first receives the retained recent values (`writer_options::replay_limit`):
+  /// `stream({.replay = true})`.
+  ///
+  /// (A template only so that `stream({})` means `stream(stream_options{})`: a braced list
+  /// cannot deduce `R`.)
+  template <std::same_as<replay_t> R>
+  [[nodiscard]] basic_typed_stream<T, Executor> stream(R) {
+    return stream(stream_options{.replay = true});
+  }
+
+  /// A stream with its own queue limit (in values) and overflow policy, as the byte writer's.
+  /// Positions and sync points are for byte writers: `from_position` or `align_to_sync_points`
+  /// throw `system_error` with `asio::error::invalid_argument` and make no stream.
+  [[nodiscard]] basic_typed_stream<T, Executor> stream(const stream_options& options) {
+    if (options.from_position || options.align_to_sync_points)
+      throw system_error(asio::error::invalid_argument, "bytecast::typed_writer::stream: positions and sync points are for byte writers");
+    return basic_typed_stream<T, Executor>(state_.executor(), state_.subscribe(options), state_.id());
+  }
 
   /// Broadcasts a copy of `value` to every live stream. Throws `system_error`:
   /// `asio::error::broken_pipe` after close, `asio::error::would_block` when a bounded `wait` writer
@@ -150,6 +168,24 @@ class basic_typed_writer {
   /// Idempotent: every live stream gets, after what was written before, one `std::nullopt`.
   void close() noexcept { state_.close(); }
 
+  /// As `close()`, but each stream then completes every further read with `reason` instead of
+  /// `std::nullopt` and `eof` (see the byte writer). `close({})` is `close()`.
+  void close(const error_code& reason) noexcept { state_.close(reason); }
+
+  /// Completes (never inline) once at least `n` streams are live: `void(error_code)`; see the byte
+  /// writer.
+  template <class CompletionToken = asio::default_completion_token_t<executor_type>>
+  auto async_wait_for_streams(std::size_t n,
+                              CompletionToken&& token = asio::default_completion_token_t<executor_type>()) {
+    return state_.async_wait_streams(std::forward<CompletionToken>(token), n, false);
+  }
+
+  /// Completes (never inline) once no stream is live: `void(error_code)`; see the byte writer.
+  template <class CompletionToken = asio::default_completion_token_t<executor_type>>
+  auto async_wait_no_streams(CompletionToken&& token = asio::default_completion_token_t<executor_type>()) {
+    return state_.async_wait_streams(std::forward<CompletionToken>(token), 0, true);
+  }
+
   /// False once closed (or moved from).
   [[nodiscard]] bool is_open() const noexcept { return state_.is_open(); }
 
@@ -158,14 +194,11 @@ class basic_typed_writer {
     return state_.core() ? state_.core()->written() : 0;
   }
 
-  /// Live streams. A destroyed stream stops counting no later than the next write or close.
+  /// Live streams. A stream stops counting when it is destroyed (before its destructor returns) or
+  /// cut off.
   [[nodiscard]] std::size_t stream_count() const noexcept { return state_.stream_count(); }
 
  private:
-  [[nodiscard]] basic_typed_stream<T, Executor> make_stream(bool replay) {
-    return basic_typed_stream<T, Executor>(state_.executor(), state_.subscribe(replay), state_.id());
-  }
-
   void publish(T&& value) {
     const error_code ec =
         state_.core() ? state_.core()->publish(std::move(value)) : error_code(asio::error::bad_descriptor);

@@ -48,7 +48,7 @@ class writer_lock {
 // calls on_space() with no lock held.
 template <class Item>
 class broadcast_core final : public registry_node,
-                             public space_listener,
+                             public queue_owner<reader_queue<Item>>,
                              public std::enable_shared_from_this<broadcast_core<Item>> {
  public:
   using queue_type = reader_queue<Item>;
@@ -61,18 +61,22 @@ class broadcast_core final : public registry_node,
 
   ~broadcast_core() { unregister(); }
 
-  // A new reader queue; with `replay`, preloaded with the retained recent items. Strong.
-  [[nodiscard]] std::shared_ptr<queue_type> subscribe(bool replay) {
-    std::weak_ptr<space_listener> listener;
-    if (waits_for_room()) listener = this->weak_from_this();
-    auto q = std::make_shared<queue_type>(registry_, options_.queue_limit, options_.on_overflow, std::move(listener));
-    std::lock_guard lock(mutex_);
-    if (replay)
+  // A queue for a new stream, with its own limit and policy (unset: the writer's); with `replay`,
+  // preloaded with the retained recent items. Strong.
+  [[nodiscard]] std::shared_ptr<queue_type> subscribe(const stream_options& o) {
+    const std::size_t limit = o.queue_limit.value_or(options_.queue_limit);
+    const overflow_policy policy = o.on_overflow.value_or(options_.on_overflow);
+    auto q = std::make_shared<queue_type>(registry_, limit, policy, this->weak_from_this());
+    lock_type lock(mutex_);
+    if (o.replay)
       for (std::size_t i = 0; i < replay_.size(); ++i) q->preload(replay_[i]);
-    if (open_)
-      queues_.push_back(q);
-    else
-      q->mark_closed();
+    if (!open_) {
+      q->mark_closed(close_reason_);
+      return q;
+    }
+    queues_.push_back(q);
+    if (q->holds_writer_back()) ++holding_back_;
+    complete_stream_waits_locked();
     return q;
   }
 
@@ -118,13 +122,54 @@ class broadcast_core final : public registry_node,
 
   // Withdraws a parked write: nothing of it was delivered. The writes behind it that now fit go out
   // (it may have been the one that held them back: only the first in line waits for room).
-  void cancel_write(parked_write* op) {
+  void withdraw(parked_write* op) {
     lock_type lock(mutex_);
     auto it = std::find(waiting_.begin(), waiting_.end(), op);
     if (it == waiting_.end()) return; // delivered or completed already
     waiting_.erase(it);
     op->result = asio::error::operation_aborted;
     post_or_free(op);
+    deliver_waiting_locked(lock.released());
+  }
+
+  // A wait for streams: completes (never inline) once satisfied, with broken_pipe once closed.
+  void async_wait_streams(stream_wait_base* op) {
+    lock_type lock(mutex_);
+    if (!open_) {
+      op->result = asio::error::broken_pipe;
+    } else if (!op->satisfied_by(queues_.size())) {
+      try {
+        stream_waits_.push_back(op);
+        return;
+      } catch (const std::bad_alloc&) {
+        op->result = error_code(asio::error::no_memory);
+      }
+    }
+    post_or_free(op);
+  }
+
+  void withdraw(stream_wait_base* op) {
+    lock_type lock(mutex_);
+    auto it = std::find(stream_waits_.begin(), stream_waits_.end(), op);
+    if (it == stream_waits_.end()) return; // completed already
+    stream_waits_.erase(it);
+    op->result = asio::error::operation_aborted;
+    post_or_free(op);
+  }
+
+  // A stream is gone: forget its queue now, so that it is no longer counted when its destructor
+  // returns; the writes it held back may go out.
+  void on_detach(const queue_type* q) noexcept override {
+    lock_type lock(mutex_);
+    auto it = std::find_if(queues_.begin(), queues_.end(), [q](const auto& p) { return p.get() == q; });
+    if (it == queues_.end()) return; // pruned already
+    try {
+      lock.released().reserve(lock.released().size() + 1);
+    } catch (...) {
+      return; // out of memory: the next write prunes it (it is dead)
+    }
+    forget_locked(it, lock.released());
+    complete_stream_waits_locked();
     deliver_waiting_locked(lock.released());
   }
 
@@ -136,18 +181,26 @@ class broadcast_core final : public registry_node,
     deliver_waiting_locked(lock.released());
   }
 
-  // Idempotent: every live queue gets the sentinel after what it holds; waiting writes complete
-  // with broken_pipe, delivered to nobody. Nothrow.
-  void close() noexcept {
+  // Only the first call counts: every live queue gets, after what it holds, the sentinel (or,
+  // with a `reason`, that error for every further read); waiting writes and waits for streams
+  // complete with broken_pipe, delivered to nobody. Nothrow.
+  void close(const error_code& reason = {}) noexcept {
     lock_type lock(mutex_);
     prune_locked(lock.released());
     if (!open_) return;
     open_ = false;
+    close_reason_ = reason;
     open_flag_.store(false, std::memory_order_release);
-    for (auto& q : queues_) q->close();
+    for (auto& q : queues_) q->close(reason);
     std::deque<parked_write*> waiting = std::move(waiting_);
     waiting_.clear();
     for (parked_write* op : waiting) {
+      op->result = asio::error::broken_pipe;
+      post_or_free(op);
+    }
+    std::vector<stream_wait_base*> waits = std::move(stream_waits_);
+    stream_waits_.clear();
+    for (stream_wait_base* op : waits) {
       op->result = asio::error::broken_pipe;
       post_or_free(op);
     }
@@ -157,31 +210,32 @@ class broadcast_core final : public registry_node,
     std::lock_guard lock(mutex_);
     out.insert(out.end(), waiting_.begin(), waiting_.end());
     waiting_.clear();
+    out.insert(out.end(), stream_waits_.begin(), stream_waits_.end());
+    stream_waits_.clear();
   }
 
   [[nodiscard]] bool is_open() const noexcept { return open_flag_.load(std::memory_order_acquire); }
   [[nodiscard]] std::uint64_t written() const noexcept { return written_.load(std::memory_order_relaxed); }
 
+  // Live streams: those fed and counted (a stream leaves when destroyed or cut off).
   [[nodiscard]] std::size_t stream_count() const noexcept {
     std::lock_guard lock(mutex_);
-    return static_cast<std::size_t>(
-        std::count_if(queues_.begin(), queues_.end(), [](const auto& q) { return !q->dead(); }));
+    return queues_.size();
   }
 
  private:
   using released_queues = std::vector<std::shared_ptr<queue_type>>;
 
-  [[nodiscard]] bool waits_for_room() const noexcept {
-    return options_.queue_limit != 0 && options_.on_overflow == overflow_policy::wait;
-  }
-
+  // Only streams that hold the writer back (bounded, `wait`) can be full for it.
   [[nodiscard]] bool any_full_locked(std::size_t weight) const {
-    return std::any_of(queues_.begin(), queues_.end(), [&](const auto& q) { return q->full_for(weight); });
+    return std::any_of(queues_.begin(), queues_.end(),
+                       [&](const auto& q) { return q->holds_writer_back() && q->full_for(weight); });
   }
 
-  // A write must wait when a stream is full, or an earlier write already waits.
+  // A write must wait when an earlier write waits, or a stream that holds the writer back is full.
+  // O(1) when no stream holds the writer back.
   [[nodiscard]] bool must_wait_locked(std::size_t weight) const {
-    return waits_for_room() && (!waiting_.empty() || any_full_locked(weight));
+    return !waiting_.empty() || (holding_back_ != 0 && any_full_locked(weight));
   }
 
   // Delivers the waiting writes, oldest first, while the first one fits. A write that cannot be
@@ -239,9 +293,27 @@ class broadcast_core final : public registry_node,
     } catch (...) {
       return; // out of memory: forget them next time
     }
-    for (auto& q : queues_)
-      if (is_dead(q)) released.push_back(std::move(q));
-    std::erase(queues_, nullptr);
+    for (auto it = queues_.begin(); it != queues_.end();) it = is_dead(*it) ? forget_locked(it, released) : it + 1;
+    complete_stream_waits_locked();
+  }
+
+  // Moves the queue at `it` to `released` (which has room: reserved by the caller) and forgets what
+  // it counted for; returns the next position.
+  using queue_iterator = typename std::vector<std::shared_ptr<queue_type>>::iterator;
+  queue_iterator forget_locked(queue_iterator it, released_queues& released) noexcept {
+    if ((*it)->holds_writer_back()) --holding_back_;
+    released.push_back(std::move(*it));
+    return queues_.erase(it);
+  }
+
+  // Posts the waits for streams that the number of live streams now satisfies.
+  void complete_stream_waits_locked() noexcept {
+    const std::size_t live = queues_.size();
+    std::erase_if(stream_waits_, [live](stream_wait_base* op) {
+      if (!op->satisfied_by(live)) return false;
+      post_or_free(op);
+      return true;
+    });
   }
 
   // Keeps the newest whole items that fit in replay_limit.
@@ -271,6 +343,9 @@ class broadcast_core final : public registry_node,
   std::size_t replay_weight_ = 0;
   typename traits::fanout fanout_;                  // the copies of the write being delivered
   std::deque<parked_write*> waiting_;                   // parked async writes, oldest first
+  std::vector<stream_wait_base*> stream_waits_;        // parked waits for streams
+  std::size_t holding_back_ = 0;                    // queues_ that hold the writer back (bounded, wait)
+  error_code close_reason_;                         // what close() was given
   bool open_ = true;
 };
 

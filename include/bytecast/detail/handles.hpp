@@ -11,6 +11,7 @@
 #include <bytecast/detail/op_registry.hpp>
 #include <bytecast/detail/read_op.hpp>
 #include <bytecast/detail/reader_queue.hpp>
+#include <bytecast/detail/write_op.hpp>
 #include <bytecast/options.hpp>
 
 #include <atomic>
@@ -62,16 +63,36 @@ class writer_state {
   // Null on a moved-from writer.
   [[nodiscard]] const std::shared_ptr<core_type>& core() const noexcept { return core_; }
 
-  void close() noexcept {
-    if (core_) core_->close();
+  void close(const error_code& reason = {}) noexcept {
+    if (core_) core_->close(reason);
   }
   [[nodiscard]] bool is_open() const noexcept { return core_ && core_->is_open(); }
   [[nodiscard]] std::size_t stream_count() const noexcept { return core_ ? core_->stream_count() : 0; }
 
   // A queue for a new stream (null on a moved-from writer). Strong.
-  [[nodiscard]] std::shared_ptr<queue_type> subscribe(bool replay) { return core_ ? core_->subscribe(replay) : nullptr; }
+  [[nodiscard]] std::shared_ptr<queue_type> subscribe(const stream_options& o) {
+    return core_ ? core_->subscribe(o) : nullptr;
+  }
+
+  // Starts a wait until at least `n` streams are live, or (`for_none`) until none is:
+  // `void(error_code)`.
+  template <class CompletionToken>
+  auto async_wait_streams(CompletionToken&& token, std::size_t n, bool for_none) {
+    return asio::async_initiate<CompletionToken, void(error_code)>(initiate_stream_wait{this}, token, n, for_none);
+  }
 
  private:
+  struct initiate_stream_wait {
+    writer_state* self;
+    using executor_type = Executor;
+    [[nodiscard]] executor_type get_executor() const noexcept { return self->executor_; }
+
+    template <class Handler>
+    void operator()(Handler&& handler, std::size_t n, bool for_none) const {
+      start_stream_wait(self->core_, self->executor_, n, for_none, std::forward<Handler>(handler));
+    }
+  };
+
   Executor executor_;
   std::shared_ptr<core_type> core_;
   std::uint64_t id_;

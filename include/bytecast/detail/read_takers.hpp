@@ -19,8 +19,9 @@
 BYTECAST_NAMESPACE_BEGIN
 namespace detail {
 
-// The error a read completes with for `n` (none for the sentinel, whose value is empty).
-[[nodiscard]] inline error_code news_error(news n) noexcept {
+// The error a read of `q` completes with for `n` (none for the sentinel, whose value is empty).
+template <class Queue>
+[[nodiscard]] error_code news_error(const Queue& q, news n) {
   switch (n) {
     case news::lagged:
       return error::lagged;
@@ -30,6 +31,8 @@ namespace detail {
       return error::overflowed;
     case news::aborted:
       return asio::error::operation_aborted;
+    case news::failed:
+      return q.close_reason();
     case news::items:
     case news::wait:
     case news::sentinel:
@@ -51,7 +54,7 @@ struct next_span_taker {
   template <class Queue>
   void from_news(Queue& q, news n, error_code& ec, value_type&) {
     q.batch().hold().current = {};
-    ec = news_error(n);
+    ec = news_error(q, n);
   }
 };
 
@@ -65,8 +68,8 @@ struct next_item_taker {
     v.emplace(q.batch().pop()); // T need not be assignable
   }
   template <class Queue>
-  void from_news(Queue&, news n, error_code& ec, value_type&) {
-    ec = news_error(n);
+  void from_news(Queue& q, news n, error_code& ec, value_type&) {
+    ec = news_error(q, n);
   }
 };
 
@@ -78,8 +81,8 @@ struct next_item_taker<chunk> {
     v = q.batch().pop();
   }
   template <class Queue>
-  void from_news(Queue&, news n, error_code& ec, value_type&) {
-    ec = news_error(n);
+  void from_news(Queue& q, news n, error_code& ec, value_type&) {
+    ec = news_error(q, n);
   }
 };
 
@@ -110,8 +113,8 @@ struct read_some_taker {
     }
   }
   template <class Queue>
-  void from_news(Queue&, news n, error_code& ec, value_type&) {
-    ec = n == news::sentinel ? error_code(asio::error::eof) : news_error(n);
+  void from_news(Queue& q, news n, error_code& ec, value_type&) {
+    ec = n == news::sentinel ? error_code(asio::error::eof) : news_error(q, n);
   }
 };
 

@@ -32,17 +32,22 @@ enum class news {
   aborted,   // the read was cancelled, or its stream destroyed
   lagged,    // a drop_oldest gap, reported once
   sentinel,  // the writer closed and everything before was read
+  failed,    // the writer closed with a reason and everything before was read (close_reason())
   eof,       // after the sentinel
   overflowed // cut off by a disconnect writer
 };
 
-// Told when a reader made room in its queue (bounded `wait` writers only).
-class space_listener {
+// The writer, as its queues see it. A queue holds it weakly: a stream may outlive its writer.
+template <class Queue>
+class queue_owner {
  public:
+  // A stream that holds the writer back (bounded, `wait`) made room: waiting writes may now fit.
   virtual void on_space() = 0;
+  // The stream of `q` is gone: stop feeding and counting it. Called with no lock held.
+  virtual void on_detach(const Queue* q) noexcept = 0;
 
  protected:
-  ~space_listener() = default;
+  ~queue_owner() = default;
 };
 
 // The writer appends to the queue's shared part under its lock. A reader moves what is there into
@@ -60,10 +65,19 @@ class reader_queue final : public registry_node {
   using traits = item_traits<Item>;
   using slot_type = typename traits::slot_type;
 
+  using owner_type = queue_owner<reader_queue>;
+
+  // `limit` 0: unbounded (whatever the policy).
   reader_queue(std::shared_ptr<op_registry> registry, std::size_t limit, overflow_policy policy,
-               std::weak_ptr<space_listener> listener)
-      : registry_node(std::move(registry)), limit_(limit), policy_(policy), listener_(std::move(listener)) {}
+               std::weak_ptr<owner_type> owner)
+      : registry_node(std::move(registry)),
+        limit_(limit),
+        policy_(limit == 0 ? overflow_policy::wait : policy),
+        owner_(std::move(owner)) {}
   ~reader_queue() { unregister(); }
+
+  // True for a bounded `wait` stream: a write waits (or fails) while it is full.
+  [[nodiscard]] bool holds_writer_back() const noexcept { return limit_ != 0 && policy_ == overflow_policy::wait; }
 
   // --- The writer's side: called with the writer's lock held. ---
 
@@ -129,13 +143,15 @@ class reader_queue final : public registry_node {
     return !dead() && !shared_.items.empty() && shared_.weight + weight > limit_;
   }
 
-  // The writer closed: the sentinel follows everything queued.
-  void close() {
+  // The writer closed: the sentinel (or, with a `reason`, that error for every further read)
+  // follows everything queued.
+  void close(const error_code& reason) noexcept {
     read_op_base* wake = nullptr;
     {
       std::lock_guard lock(mutex_);
       if (shared_.end != end_state::open) return;
       shared_.end = end_state::closed;
+      shared_.reason = reason;
       wake = std::exchange(shared_.waiting, nullptr);
     }
     if (wake != nullptr) post_or_free(wake);
@@ -149,9 +165,10 @@ class reader_queue final : public registry_node {
     shared_.weight += traits::weight(item);
     if (shared_.items.full()) shared_.items.grow(); // push() relies on a free slot
   }
-  void mark_closed() {
+  void mark_closed(const error_code& reason) {
     std::lock_guard lock(mutex_);
-    if (shared_.end == end_state::open) shared_.end = end_state::closed;
+    shared_.end = end_state::closed;
+    shared_.reason = reason;
   }
 
   // True once the stream handle is gone or the writer cut the stream off: the writer stops counting
@@ -160,12 +177,14 @@ class reader_queue final : public registry_node {
 
   // --- The stream handle's side (any thread). ---
 
-  // The stream is gone: release the backlog now and abort a pending read.
+  // The stream is gone: release the backlog now, abort a pending read, and tell the writer (once:
+  // a stream the writer cut off was forgotten already).
   void detach() noexcept {
     read_op_base* wake = nullptr;
+    bool was_dead = false;
     {
       std::lock_guard lock(mutex_);
-      dead_.store(true, std::memory_order_release);
+      was_dead = dead_.exchange(true, std::memory_order_acq_rel);
       detached_.store(true, std::memory_order_release);
       shared_.items.clear();
       shared_.weight = 0;
@@ -179,7 +198,8 @@ class reader_queue final : public registry_node {
       batch_.clear();
       release_reader();
     }
-    notify_space();
+    if (!was_dead)
+      if (auto owner = owner_.lock()) owner->on_detach(this);
   }
 
   [[nodiscard]] std::size_t queued_items() const {
@@ -193,6 +213,12 @@ class reader_queue final : public registry_node {
   [[nodiscard]] std::uint64_t dropped() const {
     std::lock_guard lock(mutex_);
     return shared_.dropped;
+  }
+
+  // The reason the writer closed with (empty for a clean close, or while open).
+  [[nodiscard]] error_code close_reason() const {
+    std::lock_guard lock(mutex_);
+    return shared_.reason;
   }
 
   // --- Any thread: cancellation, shutdown. ---
@@ -263,7 +289,7 @@ class reader_queue final : public registry_node {
  private:
   enum class end_state {
     open,      // the writer may write more
-    closed,    // the writer closed; the sentinel is still to be delivered
+    closed,    // the writer closed; the sentinel is still to be delivered, or the reason for ever
     finished,  // the sentinel was delivered: reads give eof
     overflowed // cut off by a `disconnect` writer: reads give error::overflowed
   };
@@ -291,6 +317,7 @@ class reader_queue final : public registry_node {
       case end_state::open:
         return news::wait;
       case end_state::closed:
+        if (s.reason) return news::failed; // for every read from now on
         s.end = end_state::finished;
         return news::sentinel;
       case end_state::finished:
@@ -302,14 +329,14 @@ class reader_queue final : public registry_node {
   }
 
   void notify_space() const {
-    if (listener_.expired()) return;
-    if (auto l = listener_.lock()) l->on_space();
+    if (!holds_writer_back()) return;
+    if (auto owner = owner_.lock()) owner->on_space();
   }
 
   // Set at construction, never changed.
   const std::size_t limit_; // 0: unbounded
   const overflow_policy policy_;
-  const std::weak_ptr<space_listener> listener_; // null unless a bounded `wait` writer
+  const std::weak_ptr<owner_type> owner_;
 
   // Read and written only with the writer's lock held: shared_.items is full (a push could not
   // grow it), so the next write must make room first.
@@ -320,15 +347,16 @@ class reader_queue final : public registry_node {
     ring<slot_type> items{8};
     std::size_t weight = 0;           // of items
     end_state end = end_state::open;
+    error_code reason;                // what the writer closed with
     bool lagged = false;              // a drop_oldest overflow happened since the last read
     bool gap_reported = false;        // lagged was reported and nothing was read since
     std::uint64_t dropped = 0;        // weight lost to drop_oldest, in total
     read_op_base* waiting = nullptr;  // the outstanding read while it is parked (not posted)
   } shared_;
 
-  // Released (under mutex_) by detach() and by push() cutting the stream off; acquired by dead()
-  // and detached(), which the writer and the reading side call without mutex_. Each is a flag on
-  // its own: everything else they imply is read under mutex_ again.
+  // Set (under mutex_) by detach() and by push() cutting the stream off; acquired by dead() and
+  // detached(), which the writer and the reading side call without mutex_. Each is a flag on its
+  // own: everything else they imply is read under mutex_ again.
   std::atomic<bool> dead_{false};
   std::atomic<bool> detached_{false};
 

@@ -2,8 +2,8 @@
 #ifndef BYTECAST_DETAIL_WRITE_OP_HPP
 #define BYTECAST_DETAIL_WRITE_OP_HPP
 
-// Asynchronous writes: the operation, parked while a bounded `wait` writer has a full stream, and
-// how one starts.
+// The writer's asynchronous operations: a write, parked while a bounded `wait` stream is full, and
+// a wait for streams (async_wait_for_streams / async_wait_no_streams); how each starts.
 
 #include <bytecast/detail/completion.hpp>
 #include <bytecast/detail/config.hpp>
@@ -25,27 +25,45 @@ class write_op_base : public operation {
   std::size_t weight;
   error_code result; // set by the writer before it posts the completion
 
+  // The size a byte write completes with.
+  [[nodiscard]] std::size_t completion_size() const noexcept { return result ? 0 : weight; }
+
  protected:
   write_op_base(func_type fn, Item&& i, std::size_t w) noexcept : operation(fn), item(std::move(i)), weight(w) {}
   ~write_op_base() = default;
 };
 
-// Completion: `Signature` is `void(error_code, std::size_t)` (bytes: the size written, 0 on error)
-// or `void(error_code)` (typed values).
-template <class Item, class Signature, class Handler, class IoExecutor>
-class write_op final : public write_op_base<Item> {
-  using base = write_op_base<Item>;
+// A wait for the number of live streams: until at least `at_least` are live, or, `for_none`,
+// until none is.
+class stream_wait_base : public operation {
+ public:
+  std::size_t at_least;
+  bool for_none;
+  error_code result; // set by the writer before it posts the completion
+
+  [[nodiscard]] bool satisfied_by(std::size_t live) const noexcept { return for_none ? live == 0 : live >= at_least; }
+
+ protected:
+  stream_wait_base(func_type fn, std::size_t n, bool none) noexcept : operation(fn), at_least(n), for_none(none) {}
+  ~stream_wait_base() = default;
+};
+
+// One of the above (`Base`), completing with `Signature`: `void(error_code, std::size_t)` (byte
+// writes: the size written, 0 on error) or `void(error_code)`. The writer posts it when it is done.
+template <class Base, class Signature, class Handler, class IoExecutor>
+class writer_op final : public Base {
   using action = operation::action;
 
  public:
   using executor_type = handler_executor_t<Handler, IoExecutor>;
 
-  write_op(Handler&& handler, const IoExecutor& io_ex, Item&& item, std::size_t weight)
-      : base(&write_op::do_action, std::move(item), weight),
+  template <class... BaseArgs>
+  writer_op(Handler&& handler, const IoExecutor& io_ex, BaseArgs&&... args)
+      : Base(&writer_op::do_action, std::forward<BaseArgs>(args)...),
         handler_(std::move(handler)),
         work_(track_work(asio::get_associated_executor(handler_, io_ex))) {}
 
-  // Lets `slot` cancel this write while it waits (`cancel()`: the writer's cancel_write). Strong.
+  // Lets `slot` withdraw this operation while the writer holds it (`cancel()`). Strong.
   template <class Cancel>
   void connect(asio::cancellation_slot slot, Cancel cancel) {
     install_cancellation(slot, slot_, std::move(cancel));
@@ -53,17 +71,18 @@ class write_op final : public write_op_base<Item> {
 
  private:
   static bool do_action(operation* b, action a) {
-    auto* self = static_cast<write_op*>(b);
+    auto* self = static_cast<writer_op*>(b);
     if (a == action::post) {
       tracked_executor_t<executor_type> ex = self->work_;
       asio::post(ex, op_runner<>(self));
       return false;
     }
     // run or destroy. The slot is cleared here, on the handler's executor, never by a reader's
-    // thread that delivered the write.
+    // thread that made room for a write.
     if (self->slot_.is_connected()) self->slot_.clear();
     const error_code ec = self->result;
-    const std::size_t n = ec ? 0 : self->weight;
+    std::size_t n = 0;
+    if constexpr (std::is_same_v<Signature, void(error_code, std::size_t)>) n = self->completion_size();
     tracked_executor_t<executor_type> work(std::move(self->work_)); // until the handler returned
     Handler handler = delete_op(self, self->handler_);
     if (a == action::run) {
@@ -80,25 +99,43 @@ class write_op final : public write_op_base<Item> {
   asio::cancellation_slot slot_;
 };
 
-// Starts an asynchronous write of `item` on `core` (null: a moved-from writer), which parks it or
-// completes it; `weight` counts against the queue limits.
-template <class Signature, class Core, class Item, class Handler, class IoExecutor>
-void start_write(const std::shared_ptr<Core>& core, const IoExecutor& io_ex, Item&& item, std::size_t weight,
-                 Handler&& handler) {
-  if (!core) return immediate_completion<Signature>::post(io_ex, std::forward<Handler>(handler), asio::error::bad_descriptor);
-  using op_type = write_op<Item, Signature, std::decay_t<Handler>, IoExecutor>;
+// Makes the operation for `handler` and lets its cancellation slot reach `core`'s `withdraw(op)`.
+template <class Base, class Signature, class Core, class Handler, class IoExecutor, class... BaseArgs>
+[[nodiscard]] Base* make_writer_op(const std::shared_ptr<Core>& core, const IoExecutor& io_ex, Handler&& handler,
+                                   BaseArgs&&... args) {
+  using op_type = writer_op<Base, Signature, std::decay_t<Handler>, IoExecutor>;
   std::decay_t<Handler> h(std::forward<Handler>(handler));
   auto slot = asio::get_associated_cancellation_slot(h);
-  op_type* op = new_op<op_type>(std::move(h), io_ex, std::move(item), weight);
+  op_type* op = new_op<op_type>(std::move(h), io_ex, std::forward<BaseArgs>(args)...);
   try {
     op->connect(slot, [c = std::weak_ptr<Core>(core), op] {
-      if (auto locked = c.lock()) locked->cancel_write(op);
+      if (auto locked = c.lock()) locked->withdraw(static_cast<Base*>(op));
     });
   } catch (...) {
     op->destroy();
     throw;
   }
-  core->async_publish(op);
+  return op;
+}
+
+// Starts an asynchronous write of `item` on `core` (null: a moved-from writer), which delivers,
+// parks or completes it; `weight` counts against the queue limits.
+template <class Signature, class Core, class Item, class Handler, class IoExecutor>
+void start_write(const std::shared_ptr<Core>& core, const IoExecutor& io_ex, Item&& item, std::size_t weight,
+                 Handler&& handler) {
+  if (!core) return immediate_completion<Signature>::post(io_ex, std::forward<Handler>(handler), asio::error::bad_descriptor);
+  core->async_publish(make_writer_op<write_op_base<Item>, Signature>(core, io_ex, std::forward<Handler>(handler),
+                                                                     std::move(item), weight));
+}
+
+// Starts a wait for streams on `core` (null: a moved-from writer): at least `n`, or `for_none`.
+template <class Core, class Handler, class IoExecutor>
+void start_stream_wait(const std::shared_ptr<Core>& core, const IoExecutor& io_ex, std::size_t n, bool for_none,
+                       Handler&& handler) {
+  using signature = void(error_code);
+  if (!core) return immediate_completion<signature>::post(io_ex, std::forward<Handler>(handler), asio::error::bad_descriptor);
+  core->async_wait_streams(
+      make_writer_op<stream_wait_base, signature>(core, io_ex, std::forward<Handler>(handler), n, for_none));
 }
 
 } // namespace detail
