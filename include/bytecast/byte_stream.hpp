@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <type_traits>
 #include <utility>
 
 BYTECAST_NAMESPACE_BEGIN
@@ -84,6 +85,36 @@ class basic_byte_stream {
   /// of a write that a bounded `wait` writer parked until this read made room.
   [[nodiscard]] std::span<const std::byte> try_next(error_code& ec) {
     return state_.try_read(detail::next_span_taker{}, ec);
+  }
+
+  /// For coroutines: `while (auto b = co_await s.next(); !b.empty()) consume(b);`. The next chunk
+  /// (valid until the next read), the empty span once for the sentinel, and `system_error` for
+  /// every error (`eof` after the sentinel, `lagged`, `overflowed`, a close reason,
+  /// `operation_aborted`). A queued chunk is returned without a trip through the executor; so that
+  /// a long backlog cannot starve other work on the thread, every 64th such return in a row first
+  /// goes once through the executor (a cancellation meanwhile throws `operation_aborted` and takes
+  /// nothing). Same read position, `already_started` rule and cancellation (the coroutine's
+  /// cancellation slot, nothing lost) as `async_next`.
+  asio::awaitable<std::span<const std::byte>> next()
+    requires std::is_convertible_v<Executor, asio::any_io_executor>
+  {
+    return state_.next(detail::next_span_taker{});
+  }
+
+  /// Every queued chunk, oldest first, up to `max_bytes` in all (always at least one whole chunk,
+  /// however large), as a buffer sequence that `asio::async_write` takes directly; waits while
+  /// nothing is queued. Completion: `void(error_code, std::span<const asio::const_buffer>)`; the
+  /// buffers stay valid until the next read. The sentinel is one empty span, then `eof`. Same
+  /// protocol as `async_next`.
+  template <class CompletionToken = asio::default_completion_token_t<executor_type>>
+  auto async_next_batch(std::size_t max_bytes,
+                        CompletionToken&& token = asio::default_completion_token_t<executor_type>()) {
+    return state_.async_read(std::forward<CompletionToken>(token), detail::next_batch_taker{max_bytes});
+  }
+
+  /// The synchronous twin of `async_next_batch`: `asio::error::would_block` when nothing is queued.
+  [[nodiscard]] std::span<const asio::const_buffer> try_next_batch(std::size_t max_bytes, error_code& ec) {
+    return state_.try_read(detail::next_batch_taker{max_bytes}, ec);
   }
 
   /// Chunks queued for this reader (a thread-safe snapshot).

@@ -63,6 +63,16 @@ class basic_typed_stream {
   /// none is. Errors come through `ec` (but see the byte stream's `try_next` on bounded writers).
   [[nodiscard]] std::optional<T> try_next(error_code& ec) { return state_.try_read(taker{}, ec); }
 
+  /// For coroutines: `while (auto v = co_await s.next()) use(*v);`. The next value,
+  /// `std::nullopt` once for the end, and `system_error` for every error; a queued value comes
+  /// without a trip through the executor (every 64th in a row goes through it once). See the byte
+  /// stream's `next()`.
+  asio::awaitable<std::optional<T>> next()
+    requires std::is_convertible_v<Executor, asio::any_io_executor>
+  {
+    return state_.next(taker{});
+  }
+
   /// Values queued for this reader (a thread-safe snapshot).
   [[nodiscard]] std::size_t queued_items() const noexcept {
     return state_.queue() ? state_.queue()->queued_items() : 0;

@@ -51,7 +51,9 @@ struct item_traits {
   using slot_type = Item;
 
   // What a read keeps alive until the next read on its stream: nothing, values are moved out.
-  struct read_hold {};
+  struct read_hold {
+    void clear() noexcept {}
+  };
 
   [[nodiscard]] static std::size_t weight(const Item&) noexcept { return 1; }
 
@@ -85,9 +87,17 @@ template <>
 struct item_traits<chunk> {
   using slot_type = chunk_slot;
 
-  // The chunk behind the span of the last async_next / try_next.
+  // What the last read handed out by reference: the chunk behind the span of async_next /
+  // try_next, or the chunks and buffers of a batch read. Kept until the next read.
   struct read_hold {
     chunk current;
+    std::vector<chunk> chunks;
+    std::vector<asio::const_buffer> buffers;
+    void clear() noexcept {
+      current = {};
+      chunks.clear(); // keeps the capacity: batch reads of a loop reuse it
+      buffers.clear();
+    }
   };
 
   [[nodiscard]] static std::size_t weight(const chunk& c) noexcept { return c.size(); }

@@ -48,12 +48,13 @@ struct next_span_taker {
   template <class Queue>
   void from_batch(Queue& q, error_code&, value_type& v) {
     auto& batch = q.batch();
+    batch.hold().clear();
     batch.hold().current = batch.pop();
     v = batch.hold().current.bytes();
   }
   template <class Queue>
   void from_news(Queue& q, news n, error_code& ec, value_type&) {
-    q.batch().hold().current = {};
+    q.batch().hold().clear();
     ec = news_error(q, n);
   }
 };
@@ -115,6 +116,45 @@ struct read_some_taker {
   template <class Queue>
   void from_news(Queue& q, news n, error_code& ec, value_type&) {
     ec = n == news::sentinel ? error_code(asio::error::eof) : news_error(q, n);
+  }
+};
+
+// async_next_batch / try_next_batch: every queued chunk, oldest first, up to `max_bytes` in all
+// (always at least one whole chunk), as buffers into chunks the queue holds until the next read.
+struct next_batch_taker {
+  using value_type = std::span<const asio::const_buffer>;
+  std::size_t max_bytes;
+
+  // Strong: room is made before each chunk leaves the batch, so a throw loses none.
+  template <class Queue>
+  void from_batch(Queue& q, error_code&, value_type& v) {
+    auto& batch = q.batch();
+    auto& hold = batch.hold();
+    hold.clear();
+    std::size_t total = 0;
+    for (;;) {
+      while (!batch.empty()) {
+        const std::size_t size = batch.front_bytes().size();
+        if (!hold.chunks.empty() && (total >= max_bytes || size > max_bytes - total)) return publish(hold, v);
+        hold.chunks.reserve(hold.chunks.size() + 1);
+        hold.buffers.reserve(hold.chunks.size() + 1);
+        hold.chunks.push_back(batch.pop());
+        hold.buffers.push_back(asio::buffer(hold.chunks.back().data(), size));
+        total += size;
+      }
+      if (total >= max_bytes || !q.refill_more()) return publish(hold, v);
+    }
+  }
+  template <class Queue>
+  void from_news(Queue& q, news n, error_code& ec, value_type&) {
+    q.batch().hold().clear();
+    ec = news_error(q, n);
+  }
+
+ private:
+  template <class Hold>
+  static void publish(Hold& hold, value_type& v) noexcept {
+    v = {hold.buffers.data(), hold.buffers.size()};
   }
 };
 

@@ -252,6 +252,18 @@ class reader_queue final : public registry_node {
   [[nodiscard]] bool detached() const noexcept { return detached_.load(std::memory_order_acquire); }
 
   [[nodiscard]] bool batch_empty() const noexcept { return batch_.empty(); }
+  // With an empty batch, during a batch read: moves more of what the writer queued into the batch,
+  // unless a drop_oldest gap comes first (the next read reports it). True if it moved anything.
+  [[nodiscard]] bool refill_more() {
+    bool moved = false;
+    {
+      std::lock_guard lock(mutex_);
+      moved = !shared_.lagged && move_items_locked();
+    }
+    if (moved) notify_space();
+    return moved;
+  }
+
   // The batch: read it with no lock, while holding the read position.
   [[nodiscard]] read_batch<Item>& batch() noexcept { return batch_; }
 
@@ -302,17 +314,7 @@ class reader_queue final : public registry_node {
       s.gap_reported = true;
       return news::lagged;
     }
-    if (!s.items.empty()) {
-      s.gap_reported = false;
-      if (limit_ == 0) {
-        batch_.take_all(s.items, std::exchange(s.weight, 0));
-      } else {
-        const std::size_t w = traits::weight(s.items.front());
-        s.weight -= w;
-        batch_.take_front(s.items, w);
-      }
-      return news::items;
-    }
+    if (move_items_locked()) return news::items;
     switch (s.end) {
       case end_state::open:
         return news::wait;
@@ -326,6 +328,22 @@ class reader_queue final : public registry_node {
         break;
     }
     return news::overflowed;
+  }
+
+  // With mutex_ held: moves what the writer queued into the batch (an unbounded queue all of it,
+  // a bounded one its front item, so that its limit still applies to what is queued).
+  bool move_items_locked() noexcept {
+    auto& s = shared_;
+    if (s.items.empty()) return false;
+    s.gap_reported = false;
+    if (limit_ == 0) {
+      batch_.take_all(s.items, std::exchange(s.weight, 0));
+    } else {
+      const std::size_t w = traits::weight(s.items.front());
+      s.weight -= w;
+      batch_.take_front(s.items, w);
+    }
+    return true;
   }
 
   void notify_space() const {
