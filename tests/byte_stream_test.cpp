@@ -11,92 +11,6 @@
 using namespace bytecast_test;
 using namespace asio::experimental::awaitable_operators;
 
-namespace {
-
-// Polls `ctx` until `done()` holds; FAILS the test after `timeout` instead of hanging.
-template <class Pred>
-void poll_until(asio::io_context& ctx, Pred done, std::chrono::steady_clock::duration timeout = 30s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    poll(ctx);
-    if (done()) return;
-    if (std::chrono::steady_clock::now() > deadline) break;
-    std::this_thread::sleep_for(1ms);
-  }
-  FAIL("timed out waiting for a completion");
-}
-
-enum class read_op { next, next_chunk, read_some };
-
-const char* name(read_op o) {
-  switch (o) {
-    case read_op::next: return "async_next";
-    case read_op::next_chunk: return "async_next_chunk";
-    case read_op::read_some: return "async_read_some";
-  }
-  return "?";
-}
-
-// One read of any kind, with a callback that records its result. Seeded so that an inline
-// completion is visible. Must outlive the operation.
-struct any_read {
-  read_op op;
-  int calls = 0;
-  bytecast::error_code ec = not_called;
-  std::string data = "<not called>";
-  std::size_t n = 987654321;  // async_read_some only
-  bool empty = false;
-  std::array<char, 64> buf{};
-
-  explicit any_read(read_op o) : op(o) {}
-
-  template <class Stream>
-  void start(Stream& s) {
-    switch (op) {
-      case read_op::next:
-        s.async_next([this](bytecast::error_code e, std::span<const std::byte> b) {
-          ++calls;
-          ec = e;
-          data = to_string(b);
-          empty = b.empty();
-        });
-        break;
-      case read_op::next_chunk:
-        s.async_next_chunk([this](bytecast::error_code e, bytecast::chunk c) {
-          ++calls;
-          ec = e;
-          data = to_string(c.bytes());
-          empty = c.empty();
-        });
-        break;
-      case read_op::read_some:
-        s.async_read_some(asio::buffer(buf), [this](bytecast::error_code e, std::size_t k) {
-          ++calls;
-          ec = e;
-          n = k;
-          data.assign(buf.data(), std::min(k, buf.size()));
-          empty = k == 0;
-        });
-        break;
-    }
-  }
-};
-
-// Drains a stream with async_next until the sentinel; returns the chunks' contents.
-std::vector<std::string> drain(asio::io_context& ctx, bytecast::byte_stream& s) {
-  std::vector<std::string> out;
-  for (int guard = 0; guard < 100000; ++guard) {
-    auto r = next_now(ctx, s);
-    REQUIRE_FALSE(r.ec);
-    if (r.empty_span) return out;
-    out.push_back(r.data);
-  }
-  FAIL("no sentinel");
-  return out;
-}
-
-}  // namespace
-
 // ---------------------------------------------------------------------------------------------
 // Types and basic protocol
 // ---------------------------------------------------------------------------------------------
@@ -182,27 +96,27 @@ TEST_CASE("byte_stream: the close sentinel comes exactly once, then eof forever"
   w.write("data");
   w.close();
 
-  any_read data(op);
+  any_read<byte_kind> data(op);
   data.start(s);
   run_all(ctx);
   CHECK_FALSE(data.ec);
-  CHECK(data.data == "data");
-  CHECK_FALSE(data.empty);
+  CHECK(data.value == "data");
+  CHECK_FALSE(data.empty());
 
-  any_read sentinel(op);
+  any_read<byte_kind> sentinel(op);
   sentinel.start(s);
   run_all(ctx);
   CHECK(sentinel.calls == 1);
   CHECK_FALSE(sentinel.ec);
-  CHECK(sentinel.empty);
+  CHECK(sentinel.empty());
 
   for (int i = 0; i < 5; ++i) {
-    any_read eof(op);
+    any_read<byte_kind> eof(op);
     eof.start(s);
     run_all(ctx);
     CHECK(eof.calls == 1);
     CHECK(eof.ec == asio::error::eof);
-    CHECK(eof.empty);
+    CHECK(eof.empty());
   }
 }
 
@@ -701,7 +615,7 @@ TEST_CASE("byte_stream: no read path completes inline") {
   asio::io_context ctx;
   bytecast::byte_writer w(ctx);
   auto s = w.stream();
-  any_read r(op);
+  any_read<byte_kind> r(op);
 
   // Runs `initiate` and asserts that nothing completed inside it.
   auto initiate = [&](auto&& fn) {
@@ -727,8 +641,8 @@ TEST_CASE("byte_stream: no read path completes inline") {
     poll_until(ctx, [&] { return r.calls > 0; });
     CHECK(r.calls == 1);
     CHECK_FALSE(r.ec);
-    CHECK_FALSE(r.data.empty());
-    CHECK(std::string("ready").rfind(r.data, 0) == 0);
+    CHECK(r.value);
+    CHECK(std::string("ready").rfind(r.value.value_or(""), 0) == 0);
   }
   SECTION("with nothing queued, completed by a later write") {
     initiate([&] {
@@ -739,7 +653,7 @@ TEST_CASE("byte_stream: no read path completes inline") {
     poll_until(ctx, [&] { return r.calls > 0; });
     CHECK(r.calls == 1);
     CHECK_FALSE(r.ec);
-    CHECK(std::string("later").rfind(r.data, 0) == 0);
+    CHECK(std::string("later").rfind(r.value.value_or(""), 0) == 0);
   }
   SECTION("with nothing queued, completed by a later close") {
     initiate([&] {
@@ -749,7 +663,7 @@ TEST_CASE("byte_stream: no read path completes inline") {
     });
     poll_until(ctx, [&] { return r.calls > 0; });
     CHECK(r.calls == 1);
-    CHECK(r.empty);
+    CHECK(r.empty());
     if (op == read_op::read_some)
       CHECK(r.ec == asio::error::eof);
     else
@@ -759,7 +673,7 @@ TEST_CASE("byte_stream: no read path completes inline") {
     w.close();
     initiate([&] { r.start(s); });
     poll_until(ctx, [&] { return r.calls > 0; });
-    CHECK(r.empty);
+    CHECK(r.empty());
     if (op == read_op::read_some)
       CHECK(r.ec == asio::error::eof);
     else
@@ -768,7 +682,7 @@ TEST_CASE("byte_stream: no read path completes inline") {
   SECTION("after the end of the stream") {
     w.close();
     if (op == read_op::read_some) {
-      any_read first(op);
+      any_read<byte_kind> first(op);
       first.start(s);
       poll_until(ctx, [&] { return first.calls > 0; });
       REQUIRE(first.ec == asio::error::eof);
@@ -780,7 +694,7 @@ TEST_CASE("byte_stream: no read path completes inline") {
     initiate([&] { r.start(s); });
     poll_until(ctx, [&] { return r.calls > 0; });
     CHECK(r.ec == asio::error::eof);
-    CHECK(r.empty);
+    CHECK(r.empty());
   }
   SECTION("while another operation is pending (already_started)") {
     next_result first;
@@ -883,16 +797,16 @@ TEST_CASE("byte_stream: every read works with a plain callback") {
   w.write("cb2");
   w.write("cb3");
   w.close();
-  any_read a(read_op::next), b(read_op::next_chunk), c(read_op::read_some);
+  any_read<byte_kind> a(read_op::next), b(read_op::next_chunk), c(read_op::read_some);
   a.start(s);
   run_all(ctx);
   b.start(s);
   run_all(ctx);
   c.start(s);
   run_all(ctx);
-  CHECK(a.data == "cb1");
-  CHECK(b.data == "cb2");
-  CHECK(c.data == "cb3");
+  CHECK(a.value == "cb1");
+  CHECK(b.value == "cb2");
+  CHECK(c.value == "cb3");
   CHECK(c.n == 3);
 }
 
@@ -1095,7 +1009,7 @@ TEST_CASE("byte_stream: a second read while one is pending fails with already_st
   asio::io_context ctx;
   bytecast::byte_writer w(ctx);
   auto s = w.stream();
-  any_read first(first_op), second(second_op);
+  any_read<byte_kind> first(first_op), second(second_op);
   first.start(s);
   poll(ctx);
   REQUIRE(first.calls == 0);
@@ -1103,7 +1017,7 @@ TEST_CASE("byte_stream: a second read while one is pending fails with already_st
   CHECK(second.calls == 0);  // not inline
   poll_until(ctx, [&] { return second.calls > 0; });
   CHECK(second.ec == asio::error::already_started);
-  CHECK(second.empty);
+  CHECK(second.empty());
   CHECK(first.calls == 0);
 
   w.write("abc");
@@ -1111,13 +1025,13 @@ TEST_CASE("byte_stream: a second read while one is pending fails with already_st
   CHECK(first.calls == 1);
   CHECK_FALSE(first.ec);
   // async_read_some may return only a prefix of the chunk; the rest follows
-  REQUIRE_FALSE(first.data.empty());
-  CHECK(std::string("abc").rfind(first.data, 0) == 0);
+  REQUIRE(first.value);
+  CHECK(std::string("abc").rfind(*first.value, 0) == 0);
   CHECK(second.calls == 1);
   // nothing was lost or consumed by the rejected read
   w.write("def");
   w.close();
-  std::string all = first.data;
+  std::string all = *first.value;
   for (const auto& c : drain(ctx, s)) all += c;
   CHECK(all == "abcdef");
 }
@@ -1299,7 +1213,7 @@ TEST_CASE("byte_stream: destroying a stream with a pending read completes it wit
   CAPTURE(name(op));
   asio::io_context ctx;
   bytecast::byte_writer w(ctx);
-  any_read r(op);
+  any_read<byte_kind> r(op);
   {
     auto s = w.stream();
     r.start(s);

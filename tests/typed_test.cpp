@@ -18,62 +18,6 @@ using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
-// Polls `ctx` until `done()` holds; FAILS the test after `timeout` instead of hanging.
-template <class Pred>
-void poll_until(asio::io_context& ctx, Pred done, std::chrono::steady_clock::duration timeout = 30s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    poll(ctx);
-    if (done()) return;
-    if (std::chrono::steady_clock::now() > deadline) break;
-    std::this_thread::sleep_for(1ms);
-  }
-  FAIL("timed out waiting for a completion");
-}
-
-// The result of one callback-style typed read, seeded so that an inline completion is visible.
-template <class T>
-struct typed_result {
-  int calls = 0;
-  bytecast::error_code ec = not_called;
-  std::optional<T> value;
-  bool has_value = false;
-
-  auto handler() {
-    return [this](bytecast::error_code e, std::optional<T> v) {
-      ++calls;
-      ec = e;
-      has_value = v.has_value();
-      value.reset();  // emplace, not assignment: T need not be assignable
-      if (v) value.emplace(std::move(*v));
-    };
-  }
-};
-
-// Reads the next item with async_next on a single-threaded context; fails the test if none comes.
-template <class T>
-typed_result<T> next_typed(asio::io_context& ctx, bytecast::typed_stream<T>& s) {
-  typed_result<T> r;
-  s.async_next(r.handler());
-  poll_until(ctx, [&] { return r.calls > 0; });
-  REQUIRE(r.calls == 1);
-  return r;
-}
-
-// Drains a stream with async_next until its nullopt; FAILS on an error or a missing end.
-template <class T>
-std::vector<T> drain(asio::io_context& ctx, bytecast::typed_stream<T>& s) {
-  std::vector<T> out;
-  for (int guard = 0; guard < 100000; ++guard) {
-    auto r = next_typed(ctx, s);
-    REQUIRE_FALSE(r.ec);
-    if (!r.value) return out;
-    out.push_back(std::move(*r.value));
-  }
-  FAIL("no nullopt");
-  return out;
-}
-
 // Counts its copies and moves (assignments included). No default constructor.
 struct counted {
   struct counters {
@@ -193,18 +137,18 @@ TEST_CASE("typed_stream: receives values in order, then exactly one nullopt, the
   w.close();
 
   for (const auto& expected : sent) {
-    auto r = next_typed(ctx, s);
+    auto r = next_now(ctx, s);
     CHECK_FALSE(r.ec);
-    REQUIRE(r.has_value);
+    REQUIRE(r.value.has_value());
     CHECK(*r.value == expected);
   }
-  auto end = next_typed(ctx, s);
+  auto end = next_now(ctx, s);
   CHECK_FALSE(end.ec);
-  CHECK_FALSE(end.has_value);
+  CHECK_FALSE(end.value.has_value());
   for (int i = 0; i < 3; ++i) {
-    auto after = next_typed(ctx, s);
+    auto after = next_now(ctx, s);
     CHECK(after.ec == asio::error::eof);
-    CHECK_FALSE(after.has_value);
+    CHECK_FALSE(after.value.has_value());
   }
 }
 
@@ -222,7 +166,7 @@ TEST_CASE("typed_stream: a late stream sees only values written after it was cre
   CHECK(drain(ctx, early) == std::vector<int>{1, 2, 3});
   CHECK(drain(ctx, late) == std::vector<int>{3});
   CHECK(drain(ctx, after_close).empty());
-  CHECK(next_typed(ctx, after_close).ec == asio::error::eof);
+  CHECK(next_now(ctx, after_close).ec == asio::error::eof);
 }
 
 TEST_CASE("typed_stream: a value read while waiting arrives once the writer writes it") {
@@ -236,7 +180,7 @@ TEST_CASE("typed_stream: a value read while waiting arrives once the writer writ
   w.write(42);
   poll_until(ctx, [&] { return r.calls > 0; });
   CHECK_FALSE(r.ec);
-  REQUIRE(r.has_value);
+  REQUIRE(r.value.has_value());
   CHECK(*r.value == 42);
 
   typed_result<int> end;
@@ -246,7 +190,7 @@ TEST_CASE("typed_stream: a value read while waiting arrives once the writer writ
   w.close();  // the pending read gets the nullopt
   poll_until(ctx, [&] { return end.calls > 0; });
   CHECK_FALSE(end.ec);
-  CHECK_FALSE(end.has_value);
+  CHECK_FALSE(end.value.has_value());
 }
 
 TEST_CASE("typed_stream: try_next returns queued values, nullopt once, then eof") {
@@ -318,7 +262,7 @@ TEST_CASE("typed_stream: try_next while an async_next is pending reports already
   w.write(5);
   w.write(6);
   poll_until(ctx, [&] { return pending.calls > 0; });
-  REQUIRE(pending.has_value);
+  REQUIRE(pending.value.has_value());
   CHECK(*pending.value == 5);  // the pending read was left untouched
   v = s.try_next(ec);
   CHECK_FALSE(ec);
@@ -339,7 +283,7 @@ TEST_CASE("typed_stream: try_next and async_next share one read position") {
     REQUIRE_FALSE(ec);
     REQUIRE(v);
     got.push_back(*v);
-    auto r = next_typed(ctx, s);
+    auto r = next_now(ctx, s);
     REQUIRE_FALSE(r.ec);
     REQUIRE(r.value);
     got.push_back(*r.value);
@@ -348,7 +292,7 @@ TEST_CASE("typed_stream: try_next and async_next share one read position") {
   auto end = s.try_next(ec);
   CHECK_FALSE(ec);
   CHECK_FALSE(end);
-  CHECK(next_typed(ctx, s).ec == asio::error::eof);
+  CHECK(next_now(ctx, s).ec == asio::error::eof);
 }
 
 TEST_CASE("typed_stream: the documented drain loop reads everything") {
@@ -488,7 +432,7 @@ TEST_CASE("typed_stream: a T without default constructor works") {
 
   std::vector<std::string> got;
   for (;;) {
-    auto r = next_typed(ctx, s);
+    auto r = next_now(ctx, s);
     REQUIRE_FALSE(r.ec);
     if (!r.value) break;
     got.push_back(r.value->text);
@@ -561,7 +505,7 @@ TEST_CASE("typed_writer: write after close throws broken_pipe and delivers nothi
     CHECK(threw);
   }
   CHECK(drain(ctx, s) == std::vector<std::string>{"before"});  // one nullopt, nothing after it
-  CHECK(next_typed(ctx, s).ec == asio::error::eof);
+  CHECK(next_now(ctx, s).ec == asio::error::eof);
 }
 
 TEST_CASE("typed_writer: a writer destroyed before its streams still delivers every value, then nullopt") {
@@ -585,10 +529,10 @@ TEST_CASE("typed_writer: a writer destroyed before its streams still delivers ev
   CHECK(a.writer_id() == id);
   CHECK(drain(ctx, a) == sent);
   CHECK(drain(ctx, b) == sent);
-  CHECK(next_typed(ctx, a).ec == asio::error::eof);
+  CHECK(next_now(ctx, a).ec == asio::error::eof);
   poll_until(ctx, [&] { return pending.calls > 0; });
   CHECK_FALSE(pending.ec);
-  CHECK_FALSE(pending.has_value);
+  CHECK_FALSE(pending.value.has_value());
 }
 
 TEST_CASE("typed_writer: stream_count forgets destroyed streams after the next write") {
@@ -622,7 +566,7 @@ TEST_CASE("typed_stream: destroying a stream with a pending read completes it wi
   poll_until(ctx, [&] { return r.calls > 0; });
   CHECK(r.calls == 1);
   CHECK(r.ec == asio::error::operation_aborted);
-  CHECK_FALSE(r.has_value);
+  CHECK_FALSE(r.value.has_value());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -680,18 +624,18 @@ TEST_CASE("typed_stream: async_next never completes inline") {
     });
     poll_until(ctx, [&] { return r.calls > 0; });
     CHECK_FALSE(r.ec);
-    CHECK_FALSE(r.has_value);
+    CHECK_FALSE(r.value.has_value());
   }
   SECTION("with the nullopt ready") {
     w.close();
     initiate([&] { s.async_next(r.handler()); });
     poll_until(ctx, [&] { return r.calls > 0; });
     CHECK_FALSE(r.ec);
-    CHECK_FALSE(r.has_value);
+    CHECK_FALSE(r.value.has_value());
   }
   SECTION("after the end of the stream") {
     w.close();
-    REQUIRE_FALSE(next_typed(ctx, s).has_value);
+    REQUIRE_FALSE(next_now(ctx, s).value.has_value());
     initiate([&] { s.async_next(r.handler()); });
     poll_until(ctx, [&] { return r.calls > 0; });
     CHECK(r.ec == asio::error::eof);
@@ -704,7 +648,7 @@ TEST_CASE("typed_stream: async_next never completes inline") {
     initiate([&] { s.async_next(r.handler()); });
     poll_until(ctx, [&] { return r.calls > 0; });
     CHECK(r.ec == asio::error::already_started);
-    CHECK_FALSE(r.has_value);
+    CHECK_FALSE(r.value.has_value());
     CHECK(first.calls == 0);  // left untouched
     w.write(3);
     poll_until(ctx, [&] { return first.calls > 0; });
@@ -816,12 +760,12 @@ TEST_CASE("typed_stream: a read cancelled through its cancellation slot complete
   poll_until(ctx, [&] { return r.calls > 0; });
   CHECK(r.calls == 1);
   CHECK(r.ec == asio::error::operation_aborted);
-  CHECK_FALSE(r.has_value);
+  CHECK_FALSE(r.value.has_value());
 
   w.write(1);
   w.write(2);
-  CHECK(next_typed(ctx, s).value == std::optional<int>(1));
-  CHECK(next_typed(ctx, s).value == std::optional<int>(2));
+  CHECK(next_now(ctx, s).value == std::optional<int>(1));
+  CHECK(next_now(ctx, s).value == std::optional<int>(2));
 
   // Cancelled again, then read again: the stream stays usable.
   typed_result<int> again;
@@ -858,10 +802,10 @@ TEST_CASE("typed_stream: a cancellation racing a ready value loses no value") {
   CHECK(r.calls == 1);
   std::vector<int> got;
   if (r.ec == asio::error::operation_aborted) {
-    CHECK_FALSE(r.has_value);
+    CHECK_FALSE(r.value.has_value());
   } else {
     REQUIRE_FALSE(r.ec);
-    REQUIRE(r.has_value);
+    REQUIRE(r.value.has_value());
     got.push_back(*r.value);
   }
   w.close();
