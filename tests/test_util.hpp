@@ -1,4 +1,6 @@
-// Shared helpers for the bytecast unit tests.
+// Shared helpers for the bytecast unit tests: every tests/*_test.cpp starts with this header
+// (precompiled). It brings bytecast and the Asio backend, Catch2, small utilities, and at its end
+// the read helpers (read_helpers.hpp) and the stream kinds for templated tests (kinds.hpp).
 #pragma once
 
 // bytecast, then Asio (standalone or Boost.Asio): the backend's headers and a global `asio`.

@@ -4,18 +4,12 @@
 // multi-threaded io_context. The rules byte and typed streams share are in stream_rules_test.cpp.
 #include "test_util.hpp"
 
-#include <algorithm>
-#include <array>
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <set>
 #include <type_traits>
-#include <variant>
 
 using namespace bytecast_test;
-using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
