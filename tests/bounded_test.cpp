@@ -34,181 +34,6 @@ const char* name(overflow_policy p) {
   return "?";
 }
 
-// Polls `ctx` until `done()` holds; FAILS the test after `timeout` instead of hanging.
-template <class Pred>
-void poll_until(asio::io_context& ctx, Pred done, std::chrono::steady_clock::duration timeout = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    poll(ctx);
-    if (done()) return;
-    if (std::chrono::steady_clock::now() > deadline) break;
-    std::this_thread::sleep_for(1ms);
-  }
-  FAIL("timed out waiting for a completion");
-}
-
-// What a read reported, as one word: the chunk's text, or <lagged>, <overflowed>, <sentinel>, ...
-std::string event_of(bytecast::error_code ec, const std::string& data) {
-  if (!ec) return data.empty() ? "<sentinel>" : data;
-  if (ec == bytecast::error::lagged) return "<lagged>";
-  if (ec == bytecast::error::overflowed) return "<overflowed>";
-  if (ec == asio::error::eof) return "<eof>";
-  if (ec == asio::error::would_block) return "<would_block>";
-  if (ec == asio::error::operation_aborted) return "<operation_aborted>";
-  return "<error " + std::string(ec.category().name()) + ":" + std::to_string(ec.value()) + " " + ec.message() +
-         ">";
-}
-
-bool is_signal(const std::string& event) { return !event.empty() && event.front() == '<'; }
-
-enum class how { async_next, async_next_chunk, try_next, async_read_some };
-
-const char* name(how h) {
-  switch (h) {
-    case how::async_next: return "async_next";
-    case how::async_next_chunk: return "async_next_chunk";
-    case how::try_next: return "try_next";
-    case how::async_read_some: return "async_read_some";
-  }
-  return "?";
-}
-
-// One read of the given kind. An asynchronous one must not complete inline and must complete
-// within the deadline (the test FAILS otherwise).
-std::string read_one(asio::io_context& ctx, bytecast::byte_stream& s, how h) {
-  bytecast::error_code ec = not_called;
-  std::string data;
-  int calls = 0;
-  std::array<char, 512> buf{};
-  switch (h) {
-    case how::try_next: {
-      auto b = s.try_next(ec);
-      return event_of(ec, to_string(b));
-    }
-    case how::async_next:
-      s.async_next([&](bytecast::error_code e, std::span<const std::byte> b) {
-        ++calls;
-        ec = e;
-        data = to_string(b);
-      });
-      break;
-    case how::async_next_chunk:
-      s.async_next_chunk([&](bytecast::error_code e, bytecast::chunk c) {
-        ++calls;
-        ec = e;
-        data = to_string(c.bytes());
-      });
-      break;
-    case how::async_read_some:
-      s.async_read_some(asio::buffer(buf), [&](bytecast::error_code e, std::size_t n) {
-        ++calls;
-        ec = e;
-        data.assign(buf.data(), n);
-      });
-      break;
-  }
-  CHECK(calls == 0);  // never inline
-  poll_until(ctx, [&] { return calls > 0; });
-  CHECK(calls == 1);
-  return event_of(ec, data);
-}
-
-// Adjacent chunk texts joined: async_read_some sees bytes, not chunk boundaries.
-std::vector<std::string> joined(const std::vector<std::string>& events) {
-  std::vector<std::string> out;
-  bool last_was_data = false;
-  for (const auto& e : events) {
-    if (!is_signal(e) && last_was_data)
-      out.back() += e;
-    else
-      out.push_back(e);
-    last_was_data = !is_signal(e);
-  }
-  return out;
-}
-
-// Reads as many events as `expected` holds (for async_read_some: as many bytes and signals)
-// and checks them against it.
-void check_reads(asio::io_context& ctx, bytecast::byte_stream& s, how h, const std::vector<std::string>& expected) {
-  std::vector<std::string> got;
-  if (h != how::async_read_some) {
-    for (std::size_t i = 0; i < expected.size(); ++i) got.push_back(read_one(ctx, s, h));
-    CHECK(got == expected);
-    return;
-  }
-  std::size_t want_bytes = 0, want_signals = 0, have_bytes = 0, have_signals = 0;
-  for (const auto& e : expected) (is_signal(e) ? want_signals : want_bytes) += is_signal(e) ? 1 : e.size();
-  while ((have_bytes < want_bytes || have_signals < want_signals) && got.size() < 10000) {
-    got.push_back(read_one(ctx, s, h));
-    if (is_signal(got.back())) {
-      ++have_signals;
-      if (have_bytes < want_bytes && got.back() != "<lagged>") break;  // the data will never come
-    } else {
-      have_bytes += got.back().size();
-    }
-  }
-  CHECK(joined(got) == joined(expected));
-}
-
-// Everything a stream reports right now, read with try_next: stops (without recording it) at
-// would_block, and after recording the sentinel, eof, overflowed or another error.
-std::vector<std::string> drain_now(bytecast::byte_stream& s) {
-  std::vector<std::string> out;
-  for (int guard = 0; guard < 1'000'000; ++guard) {
-    bytecast::error_code ec;
-    auto b = s.try_next(ec);
-    if (ec == asio::error::would_block) return out;
-    out.push_back(event_of(ec, to_string(b)));
-    if (is_signal(out.back()) && out.back() != "<lagged>") return out;
-  }
-  FAIL("drain_now: the stream never ran dry");
-  return out;
-}
-
-template <class T>
-std::string describe(const std::optional<T>& v) {
-  if (!v) return "<sentinel>";
-  if constexpr (std::is_same_v<T, std::string>)
-    return *v;
-  else
-    return std::to_string(*v);
-}
-
-// The typed twin of drain_now.
-template <class T>
-std::vector<std::string> drain_now(bytecast::typed_stream<T>& s) {
-  std::vector<std::string> out;
-  for (int guard = 0; guard < 1'000'000; ++guard) {
-    bytecast::error_code ec;
-    auto v = s.try_next(ec);
-    if (ec == asio::error::would_block) return out;
-    out.push_back(ec ? event_of(ec, "") : describe(v));
-    if (is_signal(out.back()) && out.back() != "<lagged>") return out;
-  }
-  FAIL("drain_now: the stream never ran dry");
-  return out;
-}
-
-// One async_next on a typed stream; must not complete inline.
-template <class T>
-std::string typed_next(asio::io_context& ctx, bytecast::typed_stream<T>& s) {
-  int calls = 0;
-  bytecast::error_code ec = not_called;
-  std::optional<T> value;
-  s.async_next([&](bytecast::error_code e, std::optional<T> v) {
-    ++calls;
-    ec = e;
-    value = std::move(v);
-  });
-  CHECK(calls == 0);
-  poll_until(ctx, [&] { return calls > 0; });
-  if (ec) {
-    CHECK_FALSE(value.has_value());
-    return event_of(ec, "");
-  }
-  return describe(value);
-}
-
 enum class write_kind { async_write, async_write_some, asio_async_write };
 
 const char* name(write_kind k) {
@@ -327,7 +152,7 @@ TEST_CASE("bounded: queue_limit 0 is unbounded under every policy: nothing waits
   size_result r;
   sent.push_back("async");
   w.async_write(asio::buffer(sent.back()), r.handler());
-  poll_until(ctx, [&] { return r.calls > 0; });
+  poll_until(ctx, [&] { return r.calls > 0; }, 10s);
   CHECK_FALSE(r.ec);
   CHECK(r.n == 5);
   CHECK(slow.queued_chunks() == 1001);
@@ -384,7 +209,7 @@ TEST_CASE("bounded: a chunk larger than queue_limit always fits into an empty qu
   // Asynchronously too: into an empty queue, a big write completes at once.
   size_result r;
   w.async_write(asio::buffer(big), r.handler());
-  poll_until(ctx, [&] { return r.calls > 0; });
+  poll_until(ctx, [&] { return r.calls > 0; }, 10s);
   CHECK_FALSE(r.ec);
   CHECK(r.n == 100);
   CHECK(drain_now(s) == std::vector<std::string>{big});
@@ -495,7 +320,7 @@ TEST_CASE("bounded wait: async writes complete only once every live stream had r
   poll(ctx);
   CHECK(r.calls == 0);  // c is still full
   CHECK(read_one(ctx, c, how::async_next_chunk) == "1111");
-  poll_until(ctx, [&] { return r.calls > 0; });
+  poll_until(ctx, [&] { return r.calls > 0; }, 10s);
   CHECK(r.calls == 1);
   CHECK_FALSE(r.ec);
   CHECK(r.n == 4);
@@ -524,7 +349,7 @@ TEST_CASE("bounded: no async write completes inline, whether it has to wait or n
     CHECK(r.calls == 0);
     CHECK(read_one(ctx, s, how::try_next) == "12345678");
   }
-  poll_until(ctx, [&] { return r.calls > 0; });
+  poll_until(ctx, [&] { return r.calls > 0; }, 10s);
   CHECK(r.calls == 1);
   CHECK_FALSE(r.ec);
   CHECK(r.n == 4);
@@ -540,7 +365,7 @@ TEST_CASE("bounded: no async write completes inline, whether it has to wait or n
     });
     returned = true;
   });
-  poll_until(ctx, [&] { return r2.calls > 0; });
+  poll_until(ctx, [&] { return r2.calls > 0; }, 10s);
   CHECK_FALSE(ran_before_return);
   CHECK_FALSE(r2.ec);
 }
@@ -557,7 +382,7 @@ TEST_CASE("bounded wait: typed async_write waits for room and never completes in
   };
   w.async_write(1, handler);  // room: completes at once, but not inline
   CHECK(calls == 0);
-  poll_until(ctx, [&] { return calls == 1; });
+  poll_until(ctx, [&] { return calls == 1; }, 10s);
   CHECK_FALSE(ec);
   w.write(2);
   w.async_write(3, handler);  // full (two items): waits
@@ -565,8 +390,8 @@ TEST_CASE("bounded wait: typed async_write waits for room and never completes in
   poll(ctx);
   CHECK(calls == 1);
   CHECK(s.queued_items() == 2);
-  CHECK(typed_next(ctx, s) == "1");
-  poll_until(ctx, [&] { return calls == 2; });
+  CHECK(read_one(ctx, s, how::async_next) == "1");
+  poll_until(ctx, [&] { return calls == 2; }, 10s);
   CHECK_FALSE(ec);
   CHECK(drain_now(s) == std::vector<std::string>{"2", "3"});
   CHECK(w.items_written() == 3);
@@ -844,7 +669,7 @@ TEST_CASE("bounded wait: a waiting async write cancelled through its slot comple
   REQUIRE(r.calls == 0);
   sig.emit(type);
   CHECK(r.calls == 0);  // the completion is posted, not run inside emit()
-  poll_until(ctx, [&] { return r.calls > 0; });
+  poll_until(ctx, [&] { return r.calls > 0; }, 10s);
   CHECK(r.calls == 1);
   CHECK(r.ec == asio::error::operation_aborted);
   CHECK(r.n == 0);
@@ -877,7 +702,7 @@ TEST_CASE("bounded wait: cancelling one of several waiting writes leaves the oth
   poll(ctx);
   CHECK(ra.calls + rb.calls + rc.calls == 0);
   sig_b.emit(asio::cancellation_type::terminal);
-  poll_until(ctx, [&] { return rb.calls > 0; });
+  poll_until(ctx, [&] { return rb.calls > 0; }, 10s);
   CHECK(rb.ec == asio::error::operation_aborted);
   CHECK(ra.calls + rc.calls == 0);
   std::vector<std::string> got;
@@ -910,7 +735,7 @@ TEST_CASE("bounded wait: cancelling the first waiting write releases the writes 
   REQUIRE(rbig.calls + rsmall.calls == 0);  // the small one waits its turn
   CHECK(s.queued_chunks() == 1);
   sig.emit(asio::cancellation_type::terminal);
-  poll_until(ctx, [&] { return rbig.calls > 0 && rsmall.calls > 0; });
+  poll_until(ctx, [&] { return rbig.calls > 0 && rsmall.calls > 0; }, 10s);
   CHECK(rbig.ec == asio::error::operation_aborted);
   CHECK_FALSE(rsmall.ec);
   CHECK(rsmall.n == 4);
@@ -974,7 +799,7 @@ TEST_CASE("bounded wait: a typed async write cancelled while waiting completes w
   poll(ctx);
   REQUIRE(calls == 0);
   sig.emit(asio::cancellation_type::terminal);
-  poll_until(ctx, [&] { return calls > 0; });
+  poll_until(ctx, [&] { return calls > 0; }, 10s);
   CHECK(ec == asio::error::operation_aborted);
   CHECK(drain_now(slow) == std::vector<std::string>{"first"});
   poll(ctx);
@@ -999,7 +824,7 @@ TEST_CASE("bounded wait: a stream dropped while the writer waits on it unblocks 
   CHECK(w.stream_count() == 2);
 
   slow.reset();  // the only full stream goes away
-  poll_until(ctx, [&] { return r1.calls > 0 && r2.calls > 0; });
+  poll_until(ctx, [&] { return r1.calls > 0 && r2.calls > 0; }, 10s);
   CHECK_FALSE(r1.ec);
   CHECK(r1.n == 3);
   CHECK_FALSE(r2.ec);
@@ -1058,7 +883,7 @@ TEST_CASE("bounded wait: close() while writes wait completes them with broken_pi
   w.close();
   t.close();
   CHECK(r1.calls + r2.calls + typed_calls == 0);  // posted, not run inside close()
-  poll_until(ctx, [&] { return r1.calls > 0 && r2.calls > 0 && typed_calls > 0; });
+  poll_until(ctx, [&] { return r1.calls > 0 && r2.calls > 0 && typed_calls > 0; }, 10s);
   CHECK(r1.ec == asio::error::broken_pipe);
   CHECK(r1.n == 0);
   CHECK(r2.ec == asio::error::broken_pipe);
@@ -1075,7 +900,7 @@ TEST_CASE("bounded wait: close() while writes wait completes them with broken_pi
   size_result r3;
   w.async_write(asio::buffer(one), r3.handler());
   CHECK(r3.calls == 0);
-  poll_until(ctx, [&] { return r3.calls > 0; });
+  poll_until(ctx, [&] { return r3.calls > 0; }, 10s);
   CHECK(r3.ec == asio::error::broken_pipe);
 }
 
@@ -1231,7 +1056,7 @@ TEST_CASE("bounded drop_oldest: writes always succeed, asynchronous ones at once
   for (int i = 0; i < 20; ++i) data.push_back("c" + std::to_string(100 + i));
   std::vector<size_result> r(data.size());
   for (std::size_t i = 0; i < data.size(); ++i) start_write(kind, w, data[i], r[i].handler());
-  poll_until(ctx, [&] { return std::all_of(r.begin(), r.end(), [](auto& x) { return x.calls > 0; }); });
+  poll_until(ctx, [&] { return std::all_of(r.begin(), r.end(), [](auto& x) { return x.calls > 0; }); }, 10s);
   for (std::size_t i = 0; i < data.size(); ++i) {
     CAPTURE(i);
     CHECK_FALSE(r[i].ec);
@@ -1292,10 +1117,10 @@ TEST_CASE("bounded drop_oldest: typed writers count items: the limit and dropped
   CHECK(slow.dropped() == 7);
   CHECK(fast.dropped() == 0);
   if (async) {
-    CHECK(typed_next(ctx, slow) == "<lagged>");
-    CHECK(typed_next(ctx, slow) == std::string(800, '7'));
-    CHECK(typed_next(ctx, slow) == std::string(900, '8'));
-    CHECK(typed_next(ctx, slow) == std::string(1000, '9'));
+    CHECK(read_one(ctx, slow, how::async_next) == "<lagged>");
+    CHECK(read_one(ctx, slow, how::async_next) == std::string(800, '7'));
+    CHECK(read_one(ctx, slow, how::async_next) == std::string(900, '8'));
+    CHECK(read_one(ctx, slow, how::async_next) == std::string(1000, '9'));
     CHECK(drain_now(slow).empty());
   } else {
     CHECK(drain_now(slow) == std::vector<std::string>{"<lagged>", std::string(800, '7'), std::string(900, '8'),
@@ -1308,7 +1133,7 @@ TEST_CASE("bounded drop_oldest: typed writers count items: the limit and dropped
     ++calls;
     ec = e;
   });
-  poll_until(ctx, [&] { return calls == 5; });
+  poll_until(ctx, [&] { return calls == 5; }, 10s);
   CHECK_FALSE(ec);
   CHECK(slow.dropped() == 7 + 2);
 }
@@ -1447,7 +1272,7 @@ TEST_CASE("bounded disconnect: a read started before the cut-off still gets the 
   next_result r;
   s.async_next(r.handler());  // has data: scheduled, not yet run
   w.write("cccc");            // cuts the stream off before the read runs
-  poll_until(ctx, [&] { return r.calls > 0; });
+  poll_until(ctx, [&] { return r.calls > 0; }, 10s);
   CHECK(event_of(r.ec, r.data) == "aaaa");
   CHECK(drain_now(s) == std::vector<std::string>{"bbbb", "<overflowed>"});
 }
@@ -1466,7 +1291,7 @@ TEST_CASE("bounded disconnect: writes always succeed for the others, asynchronou
     start_write(kind, w, data[i], r[i].handler());
     for (auto& e : drain_now(fast)) fast_got.push_back(e);  // the fast stream keeps up
   }
-  poll_until(ctx, [&] { return std::all_of(r.begin(), r.end(), [](auto& x) { return x.calls > 0; }); });
+  poll_until(ctx, [&] { return std::all_of(r.begin(), r.end(), [](auto& x) { return x.calls > 0; }); }, 10s);
   for (auto& x : r) {
     CHECK_FALSE(x.ec);
     CHECK(x.n == 4);
@@ -1517,13 +1342,13 @@ TEST_CASE("bounded disconnect: typed writers count items", "[bounded]") {
   CHECK(w.stream_count() == 1);
   w.write(4);
   CHECK(drain_now(fast) == std::vector<std::string>{"3", "4"});
-  CHECK(typed_next(ctx, slow) == "1");
-  CHECK(typed_next(ctx, slow) == "2");
-  CHECK(typed_next(ctx, slow) == "<overflowed>");
+  CHECK(read_one(ctx, slow, how::async_next) == "1");
+  CHECK(read_one(ctx, slow, how::async_next) == "2");
+  CHECK(read_one(ctx, slow, how::async_next) == "<overflowed>");
   CHECK(drain_now(slow) == std::vector<std::string>{"<overflowed>"});
   w.close();
-  CHECK(typed_next(ctx, slow) == "<overflowed>");
-  CHECK(typed_next(ctx, fast) == "<sentinel>");
+  CHECK(read_one(ctx, slow, how::async_next) == "<overflowed>");
+  CHECK(read_one(ctx, fast, how::async_next) == "<sentinel>");
 }
 
 TEST_CASE("bounded disconnect: the backlog never exceeds the limit plus one chunk before the cut-off",

@@ -8,26 +8,6 @@
 
 using namespace bytecast_test;
 
-namespace {
-
-// Takes the next chunk from a stream with async_next_chunk on a single-threaded context.
-bytecast::chunk take_chunk(asio::io_context& ctx, bytecast::byte_stream& s) {
-  bytecast::error_code ec = not_called;
-  bytecast::chunk c;
-  int calls = 0;
-  s.async_next_chunk([&](bytecast::error_code e, bytecast::chunk got) {
-    ++calls;
-    ec = e;
-    c = std::move(got);
-  });
-  run_all(ctx, 30s);
-  REQUIRE(calls == 1);
-  REQUIRE_FALSE(ec);
-  return c;
-}
-
-}  // namespace
-
 TEST_CASE("chunk: the accessors are noexcept and the type is copyable") {
   CHECK(std::is_default_constructible_v<bytecast::chunk>);
   CHECK(std::is_copy_constructible_v<bytecast::chunk>);

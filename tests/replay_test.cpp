@@ -25,108 +25,6 @@ bytecast::writer_options with_replay(std::size_t replay_limit, std::size_t queue
   return o;
 }
 
-// Polls `ctx` until `done()` holds; FAILS the test after `timeout` instead of hanging.
-template <class Pred>
-void poll_until(asio::io_context& ctx, Pred done, std::chrono::steady_clock::duration timeout = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    poll(ctx);
-    if (done()) return;
-    if (std::chrono::steady_clock::now() > deadline) break;
-    std::this_thread::sleep_for(1ms);
-  }
-  FAIL("timed out waiting for a completion");
-}
-
-std::string event_of(bytecast::error_code ec, const std::string& data) {
-  if (!ec) return data.empty() ? "<sentinel>" : data;
-  if (ec == asio::error::eof) return "<eof>";
-  if (ec == bytecast::error::lagged) return "<lagged>";
-  if (ec == bytecast::error::overflowed) return "<overflowed>";
-  return "<error " + ec.message() + ">";
-}
-
-// Everything a stream reports right now, read with try_next: stops (without recording it) at
-// would_block, and after recording the sentinel, eof or an error other than lagged.
-std::vector<std::string> drain_now(bytecast::byte_stream& s) {
-  std::vector<std::string> out;
-  for (int guard = 0; guard < 1'000'000; ++guard) {
-    bytecast::error_code ec;
-    auto b = s.try_next(ec);
-    if (ec == asio::error::would_block) return out;
-    out.push_back(event_of(ec, to_string(b)));
-    if ((ec && ec != bytecast::error::lagged) || (!ec && b.empty())) return out;
-  }
-  FAIL("drain_now: the stream never ran dry");
-  return out;
-}
-
-template <class T>
-std::vector<std::string> drain_now(bytecast::typed_stream<T>& s) {
-  std::vector<std::string> out;
-  for (int guard = 0; guard < 1'000'000; ++guard) {
-    bytecast::error_code ec;
-    auto v = s.try_next(ec);
-    if (ec == asio::error::would_block) return out;
-    if (ec)
-      out.push_back(event_of(ec, ""));
-    else if (!v)
-      out.push_back("<sentinel>");
-    else
-      out.push_back(*v);
-    if (ec || !v) return out;
-  }
-  FAIL("drain_now: the stream never ran dry");
-  return out;
-}
-
-enum class how { async_next, async_next_chunk, try_next };
-
-const char* name(how h) {
-  switch (h) {
-    case how::async_next: return "async_next";
-    case how::async_next_chunk: return "async_next_chunk";
-    case how::try_next: return "try_next";
-  }
-  return "?";
-}
-
-// One read of the given kind; an asynchronous one must not complete inline.
-std::string read_one(asio::io_context& ctx, bytecast::byte_stream& s, how h) {
-  if (h == how::try_next) {
-    bytecast::error_code ec;
-    auto b = s.try_next(ec);
-    return event_of(ec, to_string(b));
-  }
-  next_result r;
-  if (h == how::async_next)
-    s.async_next(r.handler());
-  else
-    s.async_next_chunk(r.chunk_handler());
-  CHECK(r.calls == 0);  // never inline
-  poll_until(ctx, [&] { return r.calls > 0; });
-  return event_of(r.ec, r.data);
-}
-
-std::vector<std::string> read_n(asio::io_context& ctx, bytecast::byte_stream& s, how h, std::size_t n) {
-  std::vector<std::string> out;
-  for (std::size_t i = 0; i < n; ++i) out.push_back(read_one(ctx, s, h));
-  return out;
-}
-
-// The chunk a stream reads next (async_next_chunk), to look at where its bytes live.
-bytecast::chunk next_chunk(asio::io_context& ctx, bytecast::byte_stream& s) {
-  int calls = 0;
-  bytecast::chunk got;
-  s.async_next_chunk([&](bytecast::error_code ec, bytecast::chunk c) {
-    ++calls;
-    CHECK_FALSE(ec);
-    got = std::move(c);
-  });
-  poll_until(ctx, [&] { return calls > 0; });
-  return got;
-}
-
 template <class T>
 void accept(T);
 
@@ -264,9 +162,9 @@ TEST_CASE("replay: retained chunks are shared with the live streams, not copied"
   w.write("shared bytes");
   auto late1 = w.stream(bytecast::replay);
   auto late2 = w.stream(bytecast::replay);
-  const auto a = next_chunk(ctx, live);
-  const auto b = next_chunk(ctx, late1);
-  const auto c = next_chunk(ctx, late2);
+  const auto a = take_chunk(ctx, live, 10s);
+  const auto b = take_chunk(ctx, late1, 10s);
+  const auto c = take_chunk(ctx, late2, 10s);
   CHECK(to_string(a.bytes()) == "shared bytes");
   CHECK(to_string(b.bytes()) == "shared bytes");
   CHECK(b.data() == a.data());  // the same bytes, not a copy
@@ -275,7 +173,7 @@ TEST_CASE("replay: retained chunks are shared with the live streams, not copied"
   auto late3 = w.stream(bytecast::replay);
   const std::byte* seen = nullptr;
   late3.async_next([&](bytecast::error_code, std::span<const std::byte> s) { seen = s.data(); });
-  poll_until(ctx, [&] { return seen != nullptr; });
+  poll_until(ctx, [&] { return seen != nullptr; }, 10s);
   CHECK(seen == a.data());
 }
 
@@ -396,7 +294,7 @@ TEST_CASE("replay: a typed replay stream works with async_next and is not comple
     });
     CHECK(calls == 0);
     if (k == 2) w.close();
-    poll_until(ctx, [&] { return calls > 0; });
+    poll_until(ctx, [&] { return calls > 0; }, 10s);
   }
   CHECK(got == std::vector<std::string>{"3", "4", "<sentinel>"});
 }
@@ -417,7 +315,7 @@ TEST_CASE("replay: a replay stream's retained backlog counts against queue_limit
   poll(ctx);
   CHECK(r.calls == 0);
   CHECK(read_one(ctx, late, how::try_next) == "aaaa");
-  poll_until(ctx, [&] { return r.calls > 0; });
+  poll_until(ctx, [&] { return r.calls > 0; }, 10s);
   CHECK_FALSE(r.ec);
   CHECK(drain_now(late) == std::vector<std::string>{"bbbb", "cccc"});
   // Under drop_oldest the same late joiner would lag instead.

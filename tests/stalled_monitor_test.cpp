@@ -136,6 +136,7 @@ class int_stream {
 class int_source {
  public:
   explicit int_source(asio::any_io_executor ex) : ex_(std::move(ex)) {}
+  explicit int_source(asio::io_context& ctx) : ex_(ctx.get_executor()) {}
   int_source(const int_source&) = delete;
   int_source& operator=(const int_source&) = delete;
   ~int_source() { close(); }
@@ -176,7 +177,8 @@ class int_source {
 
 
 // ---------------------------------------------------------------------------------------------
-// The three kinds of stream, behind one interface for the templated tests.
+// The three kinds of stream (byte_kind and typed_kind<int> from test_util.hpp, and user_kind),
+// behind one interface for the templated tests.
 // ---------------------------------------------------------------------------------------------
 
 // What a monitored read produced, whatever the stream kind.
@@ -205,62 +207,47 @@ inline item classify_error(bytecast::error_code ec) {
   return {item::other, -1, ec};
 }
 
-struct byte_kind {
-  using stream_type = bytecast::byte_stream;
-  using value_type = std::span<const std::byte>;
-
-  explicit byte_kind(asio::io_context& ctx) : w(ctx) {}
-  stream_type stream() { return w.stream(); }
-  void write(int v) { w.write(std::to_string(v)); }
-  void close() { w.close(); }
-
-  static item decode(bytecast::error_code ec, value_type b) {
-    if (ec) return classify_error(ec);
-    if (b.empty()) return {item::end, -1, ec};
-    return {item::value, std::stoi(to_string(b)), ec};
-  }
-  static bool value_initialised(value_type b) { return b.data() == nullptr && b.empty(); }
-
-  bytecast::byte_writer w;
-};
-
-struct typed_kind {
-  using stream_type = bytecast::typed_stream<int>;
-  using value_type = std::optional<int>;
-
-  explicit typed_kind(asio::io_context& ctx) : w(ctx) {}
-  stream_type stream() { return w.stream(); }
-  void write(int v) { w.write(v); }
-  void close() { w.close(); }
-
-  static item decode(bytecast::error_code ec, const value_type& v) {
-    if (ec) return classify_error(ec);
-    if (!v) return {item::end, -1, ec};
-    return {item::value, *v, ec};
-  }
-  static bool value_initialised(const value_type& v) { return !v.has_value(); }
-
-  bytecast::typed_writer<int> w;
-};
-
+// The user's stream as a kind beside byte_kind and typed_kind<int> (test_util.hpp): it carries
+// ints, and has no end item: after close, reads complete with eof.
 struct user_kind {
+  using writer_type = int_source;
   using stream_type = int_stream;
   using value_type = int;
+  using next_type = int;
 
-  explicit user_kind(asio::io_context& ctx) : src(ctx.get_executor()) {}
-  stream_type stream() { return src.stream(); }
-  void write(int v) { src.write(v); }
-  void close() { src.close(); }
+  static value_type value(int i) { return i; }
+};
 
-  static item decode(bytecast::error_code ec, value_type v) {
+// A writer of the given kind that writes ints: the monitored side of every templated test.
+template <class Kind>
+struct source {
+  explicit source(asio::io_context& ctx) : w(ctx) {}
+  typename Kind::stream_type stream() { return w.stream(); }
+  void write(int v) { w.write(Kind::value(v)); }
+  void close() { w.close(); }
+
+  typename Kind::writer_type w;
+};
+
+// What a monitored read of a stream of kind `Kind` produced.
+template <class Kind>
+item decode(bytecast::error_code ec, const typename Kind::next_type& v) {
+  if constexpr (std::is_same_v<Kind, user_kind>) {
     if (ec == asio::error::eof) return {item::end, -1, ec};
     if (ec) return classify_error(ec);
     return {item::value, v, ec};
+  } else {
+    if (ec) return classify_error(ec);
+    const auto got = Kind::item(v);
+    if (!got) return {item::end, -1, ec};
+    return {item::value, Kind::number(*got), ec};
   }
-  static bool value_initialised(value_type v) { return v == 0; }
+}
 
-  int_source src;
-};
+// Whether a timed-out read's value is value-initialised, for each kind's completion value.
+bool is_value_initialised(std::span<const std::byte> b) { return b.data() == nullptr && b.empty(); }
+bool is_value_initialised(const std::optional<int>& v) { return !v.has_value(); }
+bool is_value_initialised(int v) { return v == 0; }
 
 template <class Kind>
 using monitor_for = bytecast::stalled_monitor<typename Kind::stream_type>;
@@ -275,27 +262,15 @@ struct monitored {
   clock_type::time_point at{};
 
   auto handler() {
-    return [this](bytecast::error_code e, typename Kind::value_type v) {
+    return [this](bytecast::error_code e, typename Kind::next_type v) {
       at = clock_type::now();  // first: the delivery time as the reader sees it
       ++calls;
       ec = e;
-      got = Kind::decode(e, v);
-      value_initialised = Kind::value_initialised(v);
+      got = decode<Kind>(e, v);
+      value_initialised = is_value_initialised(v);
     };
   }
 };
-
-// Runs the single-threaded `ctx` until `done()` holds; FAILS the test after `timeout`.
-template <class Pred>
-void run_until(asio::io_context& ctx, Pred done, clock_type::duration timeout = 30s) {
-  const auto deadline = clock_type::now() + timeout;
-  while (!done()) {
-    if (clock_type::now() > deadline) FAIL("timed out waiting for a completion");
-    ctx.restart();
-    if (ctx.run_one_for(5ms) == 0 && ctx.stopped()) std::this_thread::sleep_for(1ms);
-  }
-  ctx.restart();
-}
 
 // One monitored read on the single-threaded `ctx`.
 template <class Kind>
@@ -430,9 +405,9 @@ TEST_CASE("stalled_monitor: with_timeout and with_throttle chain on lvalues and 
 // ---------------------------------------------------------------------------------------------
 
 TEMPLATE_TEST_CASE("stalled_monitor: without timeout or throttle every item passes through unchanged", "",
-                   byte_kind, typed_kind, user_kind) {
+                   byte_kind, typed_kind<int>, user_kind) {
   asio::io_context ctx;
-  TestType src(ctx);
+  source<TestType> src(ctx);
   bytecast::stalled_monitor m{src.stream()};
   for (int i = 0; i < 10; ++i) src.write(i);
 
@@ -458,9 +433,9 @@ TEMPLATE_TEST_CASE("stalled_monitor: without timeout or throttle every item pass
 }
 
 TEMPLATE_TEST_CASE("stalled_monitor: a timeout completes with timed_out and a value-initialised value, and the late item comes next",
-                   "", byte_kind, typed_kind, user_kind) {
+                   "", byte_kind, typed_kind<int>, user_kind) {
   asio::io_context ctx;
-  TestType src(ctx);
+  source<TestType> src(ctx);
   bytecast::stalled_monitor m{src.stream()};
   m.with_timeout(40ms);
 
@@ -499,9 +474,9 @@ TEMPLATE_TEST_CASE("stalled_monitor: a timeout completes with timed_out and a va
 }
 
 TEMPLATE_TEST_CASE("stalled_monitor: an item already queued is delivered even with a 1 ns timeout", "", byte_kind,
-                   typed_kind, user_kind) {
+                   typed_kind<int>, user_kind) {
   asio::io_context ctx;
-  TestType src(ctx);
+  source<TestType> src(ctx);
   bytecast::stalled_monitor m{src.stream()};
   m.with_timeout(1ns);
 
@@ -547,10 +522,10 @@ TEMPLATE_TEST_CASE("stalled_monitor: an item already queued is delivered even wi
 }
 
 TEMPLATE_TEST_CASE("stalled_monitor: the timeout is measured from when the monitor starts waiting", "", byte_kind,
-                   typed_kind, user_kind) {
+                   typed_kind<int>, user_kind) {
   constexpr auto d = 200ms;
   asio::io_context ctx;
-  TestType src(ctx);
+  source<TestType> src(ctx);
   bytecast::stalled_monitor m{src.stream()};
   m.with_timeout(d);
 
@@ -592,10 +567,10 @@ TEMPLATE_TEST_CASE("stalled_monitor: the timeout is measured from when the monit
 }
 
 TEMPLATE_TEST_CASE("stalled_monitor: the throttle delivers the first item undelayed and spaces later ones at least d apart",
-                   "", byte_kind, typed_kind, user_kind) {
+                   "", byte_kind, typed_kind<int>, user_kind) {
   constexpr auto d = 150ms;
   asio::io_context ctx;
-  TestType src(ctx);
+  source<TestType> src(ctx);
   auto m = bytecast::stalled_monitor{src.stream()}.with_throttle(d);
 
   for (int i = 0; i < 5; ++i) src.write(i);  // written at once
@@ -642,11 +617,11 @@ TEMPLATE_TEST_CASE("stalled_monitor: the throttle delivers the first item undela
   CHECK(next.at - *late_delivered >= d);
 }
 
-TEMPLATE_TEST_CASE("stalled_monitor: throttle and timeout combined lose nothing", "", byte_kind, typed_kind,
+TEMPLATE_TEST_CASE("stalled_monitor: throttle and timeout combined lose nothing", "", byte_kind, typed_kind<int>,
                    user_kind) {
   constexpr auto throttle = 60ms;
   asio::io_context ctx;
-  TestType src(ctx);
+  source<TestType> src(ctx);
   auto m = bytecast::stalled_monitor{src.stream()}.with_timeout(40ms).with_throttle(throttle);
 
   // Bursts of items separated by silences longer than the timeout.
@@ -687,11 +662,11 @@ TEMPLATE_TEST_CASE("stalled_monitor: throttle and timeout combined lose nothing"
 // Completion rules
 // ---------------------------------------------------------------------------------------------
 
-TEMPLATE_TEST_CASE("stalled_monitor: async_next never completes inline", "", byte_kind, typed_kind, user_kind) {
+TEMPLATE_TEST_CASE("stalled_monitor: async_next never completes inline", "", byte_kind, typed_kind<int>, user_kind) {
   const bool on_executor = GENERATE(false, true);
   CAPTURE(on_executor);
   asio::io_context ctx;
-  TestType src(ctx);
+  source<TestType> src(ctx);
   bytecast::stalled_monitor m{src.stream()};
   monitored<TestType> r;
 
@@ -787,7 +762,7 @@ TEST_CASE("stalled_monitor: completion handlers run on their associated executor
 // ---------------------------------------------------------------------------------------------
 
 TEMPLATE_TEST_CASE("stalled_monitor: a read cancelled through its slot completes with operation_aborted and loses no item",
-                   "", byte_kind, typed_kind, user_kind) {
+                   "", byte_kind, typed_kind<int>, user_kind) {
   const auto type = GENERATE(asio::cancellation_type::terminal, asio::cancellation_type::partial,
                              asio::cancellation_type::total);
   enum class phase { waiting, timeout_pending, throttled };
@@ -795,7 +770,7 @@ TEMPLATE_TEST_CASE("stalled_monitor: a read cancelled through its slot completes
   CAPTURE(static_cast<unsigned>(type), static_cast<int>(where));
 
   asio::io_context ctx;
-  TestType src(ctx);
+  source<TestType> src(ctx);
   bytecast::stalled_monitor m{src.stream()};
   std::vector<item> got;
   if (where == phase::timeout_pending) m.with_timeout(30s);
@@ -840,13 +815,13 @@ TEMPLATE_TEST_CASE("stalled_monitor: a read cancelled through its slot completes
   CHECK(read_one<TestType>(ctx, m).got.what == item::end);
 }
 
-TEMPLATE_TEST_CASE("stalled_monitor: a cancellation racing a ready item loses no item", "", byte_kind, typed_kind,
+TEMPLATE_TEST_CASE("stalled_monitor: a cancellation racing a ready item loses no item", "", byte_kind, typed_kind<int>,
                    user_kind) {
   const auto type = GENERATE(asio::cancellation_type::terminal, asio::cancellation_type::partial,
                              asio::cancellation_type::total);
   CAPTURE(static_cast<unsigned>(type));
   asio::io_context ctx;
-  TestType src(ctx);
+  source<TestType> src(ctx);
   bytecast::stalled_monitor m{src.stream()};
   m.with_timeout(1ms);
 
@@ -879,10 +854,10 @@ TEMPLATE_TEST_CASE("stalled_monitor: a cancellation racing a ready item loses no
   CHECK(mismatch(values, 100) == "");
 }
 
-TEMPLATE_TEST_CASE("stalled_monitor: a read raced by a timer with || loses no item", "", byte_kind, typed_kind,
+TEMPLATE_TEST_CASE("stalled_monitor: a read raced by a timer with || loses no item", "", byte_kind, typed_kind<int>,
                    user_kind) {
   asio::io_context ctx;
-  TestType src(ctx);
+  source<TestType> src(ctx);
   // Its own timeout is longer than the || timer: the || cancels it most of the time.
   auto m = bytecast::stalled_monitor{src.stream()}.with_timeout(2ms).with_throttle(1ms);
 
@@ -919,7 +894,7 @@ TEMPLATE_TEST_CASE("stalled_monitor: a read raced by a timer with || loses no it
         continue;
       }
       auto [ec, v] = std::get<0>(std::move(r));
-      const item i = TestType::decode(ec, v);
+      const item i = decode<TestType>(ec, v);
       if (i.what == item::timed_out) {
         ++out.timed_out;
       } else if (i.what == item::end) {
@@ -942,9 +917,9 @@ TEMPLATE_TEST_CASE("stalled_monitor: a read raced by a timer with || loses no it
 }
 
 TEMPLATE_TEST_CASE("stalled_monitor: a read raced by an already expired timer with || loses no item", "", byte_kind,
-                   typed_kind, user_kind) {
+                   typed_kind<int>, user_kind) {
   asio::io_context ctx;
-  TestType src(ctx);
+  source<TestType> src(ctx);
   bytecast::stalled_monitor m{src.stream()};
   struct outcome {
     std::vector<int> values;
@@ -965,7 +940,7 @@ TEMPLATE_TEST_CASE("stalled_monitor: a read raced by an already expired timer wi
         continue;
       }
       auto [ec, v] = std::get<0>(std::move(r));
-      const item it = TestType::decode(ec, v);
+      const item it = decode<TestType>(ec, v);
       if (it.what != item::value) {
         out.error = describe(it);
         co_return out;
@@ -975,7 +950,7 @@ TEMPLATE_TEST_CASE("stalled_monitor: a read raced by an already expired timer wi
     src.close();
     for (int guard = 0; guard < 1000; ++guard) {  // what the raced reads left behind
       auto [ec, v] = co_await m.async_next(as_tuple(asio::use_awaitable));
-      const item it = TestType::decode(ec, v);
+      const item it = decode<TestType>(ec, v);
       if (it.what == item::end) co_return out;
       if (it.what != item::value) {
         out.error = describe(it);
@@ -1010,7 +985,7 @@ void check_multithreaded_readers(const std::vector<reader_style>& styles) {
   constexpr int count = 400;
   constexpr int threads = 3;
   asio::io_context ctx;
-  std::optional<Kind> src(std::in_place, ctx);
+  std::optional<source<Kind>> src(std::in_place, ctx);
 
   struct reader {
     reader_style how;
@@ -1032,10 +1007,10 @@ void check_multithreaded_readers(const std::vector<reader_style>& styles) {
           auto r = co_await (m.async_next(as_tuple(asio::use_awaitable)) || timer.async_wait(asio::use_awaitable));
           if (r.index() == 1) continue;
           auto [ec, v] = std::get<0>(std::move(r));
-          i = Kind::decode(ec, v);
+          i = decode<Kind>(ec, v);
         } else {
           auto [ec, v] = co_await m.async_next(as_tuple(asio::use_awaitable));
-          i = Kind::decode(ec, v);
+          i = decode<Kind>(ec, v);
         }
         if (i.what == item::timed_out) {
           ++rd.timeouts;
@@ -1086,7 +1061,7 @@ void check_multithreaded_readers(const std::vector<reader_style>& styles) {
 }
 
 TEMPLATE_TEST_CASE("stalled_monitor: monitors on a multi-threaded io_context lose and duplicate nothing", "",
-                   byte_kind, typed_kind, user_kind) {
+                   byte_kind, typed_kind<int>, user_kind) {
   check_multithreaded_readers<TestType>({{false, false, false}, {true, false, false}, {false, true, false},
                                          {true, true, false}});
 }
@@ -1094,6 +1069,6 @@ TEMPLATE_TEST_CASE("stalled_monitor: monitors on a multi-threaded io_context los
 // Readers raced by a timer are on strands: the no-loss rule holds when the reader's completions
 // are serialised with the cancellation (API.md section 1, async_next protocol, rule 4).
 TEMPLATE_TEST_CASE("stalled_monitor: monitors raced by a timer with || on a multi-threaded io_context lose nothing",
-                   "", byte_kind, typed_kind, user_kind) {
+                   "", byte_kind, typed_kind<int>, user_kind) {
   check_multithreaded_readers<TestType>({{true, false, true}, {true, true, true}});
 }

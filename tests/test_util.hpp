@@ -1,4 +1,6 @@
-// Shared helpers for the bytecast unit tests.
+// Shared helpers for the bytecast unit tests: every tests/*_test.cpp starts with this header
+// (precompiled). It brings bytecast and the Asio backend, Catch2, small utilities, and at its end
+// the read helpers (read_helpers.hpp) and the stream kinds for templated tests (kinds.hpp).
 #pragma once
 
 // bytecast, then Asio (standalone or Boost.Asio): the backend's headers and a global `asio`.
@@ -6,6 +8,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -14,11 +18,13 @@
 #include <exception>
 #include <functional>
 #include <future>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -52,6 +58,13 @@ struct StringMaker<bytecast::error_code> {
   static std::string convert(const bytecast::error_code& ec) {
     return ec ? std::string(ec.category().name()) + ":" + std::to_string(ec.value()) + " (" + ec.message() + ")"
               : std::string("success");
+  }
+};
+// What a read helper returns: an item, or nothing for the end of the stream.
+template <class T>
+struct StringMaker<std::optional<T>> {
+  static std::string convert(const std::optional<T>& v) {
+    return v ? ::Catch::Detail::stringify(*v) : std::string("nullopt");
   }
 };
 }  // namespace Catch
@@ -137,55 +150,6 @@ inline bool run_on_threads(asio::io_context& ctx, int n, std::chrono::steady_clo
   return ctx.stopped();
 }
 
-// Result of a callback-style read, seeded so that an inline completion is visible.
-struct next_result {
-  int calls = 0;
-  bytecast::error_code ec = not_called;
-  std::string data = "<not called>";
-  bool empty_span = false;
-
-  auto handler() {
-    return [this](bytecast::error_code e, std::span<const std::byte> b) {
-      ++calls;
-      ec = e;
-      data = to_string(b);
-      empty_span = b.empty();
-    };
-  }
-  auto chunk_handler() {
-    return [this](bytecast::error_code e, bytecast::chunk c) {
-      ++calls;
-      ec = e;
-      data = to_string(c.bytes());
-      empty_span = c.empty();
-    };
-  }
-};
-
-struct size_result {
-  int calls = 0;
-  bytecast::error_code ec = not_called;
-  std::size_t n = 987654321;
-
-  auto handler() {
-    return [this](bytecast::error_code e, std::size_t k) {
-      ++calls;
-      ec = e;
-      n = k;
-    };
-  }
-};
-
-// Reads the next item with async_next and the single-threaded context; fails the test if none comes.
-template <class Stream>
-next_result next_now(asio::io_context& ctx, Stream& s) {
-  next_result r;
-  s.async_next(r.handler());
-  run_all(ctx, 30s);
-  REQUIRE(r.calls == 1);
-  return r;
-}
-
 // Resident set size of this process in bytes (/proc/self/statm, second field).
 inline std::size_t rss_bytes() {
   std::FILE* f = std::fopen("/proc/self/statm", "r");
@@ -218,3 +182,7 @@ inline constexpr std::size_t rss_per_byte = 1;
 inline constexpr std::size_t MiB = std::size_t{1} << 20;
 
 }  // namespace bytecast_test
+
+// The read helpers and the stream kinds: in this header's precompiled form too.
+#include "read_helpers.hpp"
+#include "kinds.hpp"
