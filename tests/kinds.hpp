@@ -121,4 +121,54 @@ struct any_read {
   }
 };
 
+// Kinds for rules about limits and positions: every value is an int of fixed weight, so that a
+// limit of `n * Kind::weight` holds n items of either kind. Byte writers carry an int as 4
+// decimal digits (4 bytes), typed writers as an int (1 item).
+struct byte_int_kind {
+  using writer = bytecast::byte_writer;
+  using stream = bytecast::byte_stream;
+  static constexpr std::size_t weight = 4;
+  static std::string text(int v) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%04d", v);
+    return buf;
+  }
+  static void write(writer& w, int v) { w.write(text(v)); }
+  template <class Token>
+  static auto async_write(writer& w, int v, Token&& token) {
+    return w.async_write(asio::buffer(text(v)), std::forward<Token>(token));
+  }
+  // A read's result as an int: nullopt for the end (and on an error).
+  static std::optional<int> number(bytecast::error_code ec, std::span<const std::byte> b) {
+    if (ec || b.empty()) return std::nullopt;
+    return std::stoi(to_string(b));
+  }
+  static std::optional<int> try_next(stream& s, bytecast::error_code& ec) { return number(ec, s.try_next(ec)); }
+  static asio::awaitable<std::optional<int>> next(stream& s) {
+    const auto b = co_await s.next();
+    co_return number({}, b);
+  }
+  static std::size_t queued(const stream& s) { return s.queued_chunks(); }
+};
+
+struct typed_int_kind {
+  using writer = bytecast::typed_writer<int>;
+  using stream = bytecast::typed_stream<int>;
+  static constexpr std::size_t weight = 1;
+  static void write(writer& w, int v) { w.write(v); }
+  template <class Token>
+  static auto async_write(writer& w, int v, Token&& token) {
+    return w.async_write(v, std::forward<Token>(token));
+  }
+  static std::optional<int> number(bytecast::error_code ec, const std::optional<int>& v) {
+    return ec ? std::nullopt : v;
+  }
+  static std::optional<int> try_next(stream& s, bytecast::error_code& ec) {
+    auto v = s.try_next(ec);
+    return number(ec, v);
+  }
+  static asio::awaitable<std::optional<int>> next(stream& s) { co_return co_await s.next(); }
+  static std::size_t queued(const stream& s) { return s.queued_items(); }
+};
+
 }  // namespace bytecast_test

@@ -19,26 +19,6 @@ namespace {
 
 const bytecast::error_code feed_failed = make_error_code(asio::error::connection_reset);
 
-// Byte streams carry ints as their decimal text, typed streams as ints.
-struct byte_kind {
-  using writer = bytecast::byte_writer;
-  using stream = bytecast::byte_stream;
-  static void write(writer& w, int v) { w.write(std::to_string(v)); }
-  // next() as an optional int: nullopt for the end.
-  static asio::awaitable<std::optional<int>> next(stream& s) {
-    auto b = co_await s.next();
-    if (b.empty()) co_return std::nullopt;
-    co_return std::stoi(to_string(b));
-  }
-};
-
-struct typed_kind {
-  using writer = bytecast::typed_writer<int>;
-  using stream = bytecast::typed_stream<int>;
-  static void write(writer& w, int v) { w.write(v); }
-  static asio::awaitable<std::optional<int>> next(stream& s) { co_return co_await s.next(); }
-};
-
 // What a next() call gave: a value, the end, or the error it threw.
 struct outcome {
   std::optional<int> value;
@@ -101,7 +81,7 @@ struct StringMaker<outcome> {
 // next()
 // ---------------------------------------------------------------------------------------------
 
-TEMPLATE_TEST_CASE("next(): the items in order, the end once, then eof is thrown", "[next]", byte_kind, typed_kind) {
+TEMPLATE_TEST_CASE("next(): the items in order, the end once, then eof is thrown", "[next]", byte_int_kind, typed_int_kind) {
   asio::io_context ctx;
   typename TestType::writer w(ctx);
   auto s = w.stream();
@@ -112,7 +92,7 @@ TEMPLATE_TEST_CASE("next(): the items in order, the end once, then eof is thrown
         items(1, 3) + std::vector<outcome>{end, thrown(asio::error::eof), thrown(asio::error::eof)});
 }
 
-TEMPLATE_TEST_CASE("next(): waits while nothing is queued, and the writer wakes it", "[next]", byte_kind, typed_kind) {
+TEMPLATE_TEST_CASE("next(): waits while nothing is queued, and the writer wakes it", "[next]", byte_int_kind, typed_int_kind) {
   asio::io_context ctx;
   typename TestType::writer w(ctx);
   auto s = w.stream();
@@ -137,12 +117,12 @@ TEMPLATE_TEST_CASE("next(): waits while nothing is queued, and the writer wakes 
 }
 
 TEMPLATE_TEST_CASE("next(): lagged, overflowed and a close reason are thrown; reading goes on after lagged", "[next]",
-                   byte_kind, typed_kind) {
+                   byte_int_kind, typed_int_kind) {
   asio::io_context ctx;
   typename TestType::writer w(ctx);
-  auto drops = w.stream({.queue_limit = 2, .on_overflow = overflow_policy::drop_oldest});
-  auto cut = w.stream({.queue_limit = 2, .on_overflow = overflow_policy::disconnect});
-  for (int i = 1; i <= 4; ++i) TestType::write(w, i);  // one-digit values: one byte each
+  auto drops = w.stream({.queue_limit = 2 * TestType::weight, .on_overflow = overflow_policy::drop_oldest});
+  auto cut = w.stream({.queue_limit = 2 * TestType::weight, .on_overflow = overflow_policy::disconnect});
+  for (int i = 1; i <= 4; ++i) TestType::write(w, i);
   w.close(feed_failed);
   CHECK(next_n<TestType>(ctx, drops, 4) ==
         std::vector<outcome>{thrown(bytecast::error::lagged)} + items(3, 5) + std::vector<outcome>{thrown(feed_failed)});
@@ -152,7 +132,7 @@ TEMPLATE_TEST_CASE("next(): lagged, overflowed and a close reason are thrown; re
 
 TEMPLATE_TEST_CASE("next(): a queued item comes without a trip through the executor: a coroutine posted earlier runs "
                    "only after it",
-                   "[next]", byte_kind, typed_kind) {
+                   "[next]", byte_int_kind, typed_int_kind) {
   asio::io_context ctx;  // one thread: the order of handlers is the order of the queue
   typename TestType::writer w(ctx);
   auto s = w.stream();
@@ -186,7 +166,7 @@ TEMPLATE_TEST_CASE("next(): a queued item comes without a trip through the execu
 
 TEMPLATE_TEST_CASE("next(): a reader with a long backlog lets other coroutines and a timer run: it goes through the "
                    "executor every 64 items",
-                   "[next]", byte_kind, typed_kind) {
+                   "[next]", byte_int_kind, typed_int_kind) {
   constexpr int backlog = 300'000;
   asio::io_context ctx;  // one thread
   typename TestType::writer w(ctx);
@@ -236,7 +216,7 @@ TEMPLATE_TEST_CASE("next(): a reader with a long backlog lets other coroutines a
 
 TEMPLATE_TEST_CASE("next(): raced by a timer with ||, the loser takes nothing: a trickling feed arrives whole and "
                    "in order",
-                   "[next]", byte_kind, typed_kind) {
+                   "[next]", byte_int_kind, typed_int_kind) {
   constexpr int count = 300;
   asio::io_context ctx;
   typename TestType::writer w(ctx);
@@ -275,7 +255,7 @@ TEMPLATE_TEST_CASE("next(): raced by a timer with ||, the loser takes nothing: a
 
 TEMPLATE_TEST_CASE("next(): cancelled through the coroutine's slot while waiting: operation_aborted is thrown and the "
                    "item written later comes with the next call",
-                   "[next]", byte_kind, typed_kind) {
+                   "[next]", byte_int_kind, typed_int_kind) {
   asio::io_context ctx;
   typename TestType::writer w(ctx);
   auto s = w.stream();
@@ -298,7 +278,7 @@ TEMPLATE_TEST_CASE("next(): cancelled through the coroutine's slot while waiting
 
 TEMPLATE_TEST_CASE("next(): cancelled while it goes through the executor on the 64th item in a row: "
                    "operation_aborted is thrown and the item comes with the next call",
-                   "[next]", byte_kind, typed_kind) {
+                   "[next]", byte_int_kind, typed_int_kind) {
   asio::io_context ctx;
   typename TestType::writer w(ctx);
   auto s = w.stream();
@@ -331,7 +311,7 @@ TEMPLATE_TEST_CASE("next(): cancelled while it goes through the executor on the 
 
 TEMPLATE_TEST_CASE("next(): already_started while another read is pending, which it leaves untouched; a moved-from "
                    "stream throws bad_descriptor",
-                   "[next]", byte_kind, typed_kind) {
+                   "[next]", byte_int_kind, typed_int_kind) {
   asio::io_context ctx;
   typename TestType::writer w(ctx);
   auto s = w.stream();

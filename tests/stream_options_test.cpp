@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <cstdio>
 #include <future>
 #include <memory>
 #include <optional>
@@ -52,61 +51,22 @@ struct StringMaker<event> {
 
 namespace {
 
-// Byte writers carry each int as 4 decimal digits (so an item weighs 4 bytes), typed writers as an
-// int (an item weighs 1). Limits below are written as items * Kind::weight.
-struct byte_kind {
-  using writer = bytecast::byte_writer;
-  using stream = bytecast::byte_stream;
-  static constexpr std::size_t weight = 4;
-  static std::string text(int v) {
-    char buf[16];
-    std::snprintf(buf, sizeof buf, "%04d", v);
-    return buf;
-  }
-  static void write(writer& w, int v) { w.write(text(v)); }
-  template <class Token>
-  static auto async_write(writer& w, int v, Token&& token) {
-    return w.async_write(asio::buffer(text(v)), std::forward<Token>(token));
-  }
-  static event decode(bytecast::error_code ec, std::span<const std::byte> b) {
-    if (ec || b.empty()) return {ec, std::nullopt};
-    return {ec, std::stoi(to_string(b))};
-  }
-  static event try_next(stream& s) {
-    bytecast::error_code ec;
-    auto b = s.try_next(ec);
-    return decode(ec, b);
-  }
-  static std::size_t queued(const stream& s) { return s.queued_chunks(); }
-};
-
-struct typed_kind {
-  using writer = bytecast::typed_writer<int>;
-  using stream = bytecast::typed_stream<int>;
-  static constexpr std::size_t weight = 1;
-  static void write(writer& w, int v) { w.write(v); }
-  template <class Token>
-  static auto async_write(writer& w, int v, Token&& token) {
-    return w.async_write(v, std::forward<Token>(token));
-  }
-  static event decode(bytecast::error_code ec, const std::optional<int>& v) { return {ec, ec ? std::nullopt : v}; }
-  static event try_next(stream& s) {
-    bytecast::error_code ec;
-    auto v = s.try_next(ec);
-    return decode(ec, v);
-  }
-  static std::size_t queued(const stream& s) { return s.queued_items(); }
-};
-
 // One async_next on the single-threaded context; checks it did not complete inline.
 template <class Kind>
 event next(asio::io_context& ctx, typename Kind::stream& s) {
   std::optional<event> got;
-  s.async_next([&](bytecast::error_code ec, auto v) { got = Kind::decode(ec, v); });
+  s.async_next([&](bytecast::error_code ec, auto v) { got = event{ec, Kind::number(ec, v)}; });
   REQUIRE_FALSE(got);
   run_all(ctx, 30s);
   REQUIRE(got);
   return *got;
+}
+
+template <class Kind>
+event try_event(typename Kind::stream& s) {
+  bytecast::error_code ec;
+  const auto v = Kind::try_next(s, ec);
+  return {ec, v};
 }
 
 template <class Kind>
@@ -156,7 +116,7 @@ void wait_none(Writer& w, wait_result& r) {
 
 TEMPLATE_TEST_CASE("stream options: on one writer a full wait stream holds writes back, while full drop_oldest and "
                    "disconnect streams drop or are cut off and never hold anything back",
-                   "[options]", byte_kind, typed_kind) {
+                   "[options]", byte_int_kind, typed_int_kind) {
   constexpr std::size_t two = 2 * TestType::weight;
   asio::io_context ctx;
   typename TestType::writer w(ctx);  // unbounded: every limit here is the stream's own
@@ -189,7 +149,7 @@ TEMPLATE_TEST_CASE("stream options: on one writer a full wait stream holds write
 
 TEMPLATE_TEST_CASE("stream options: unread drop_oldest and disconnect streams never hold back synchronous or "
                    "asynchronous writes while the bounded wait stream has room",
-                   "[options]", byte_kind, typed_kind) {
+                   "[options]", byte_int_kind, typed_int_kind) {
   asio::io_context ctx;
   typename TestType::writer w(ctx);
   auto archive = w.stream({.queue_limit = 100 * TestType::weight, .on_overflow = overflow_policy::wait});
@@ -215,7 +175,7 @@ TEMPLATE_TEST_CASE("stream options: unread drop_oldest and disconnect streams ne
 
 TEMPLATE_TEST_CASE("stream options: a stream's own limit and policy override the writer's, unset ones take the "
                    "writer's",
-                   "[options]", byte_kind, typed_kind) {
+                   "[options]", byte_int_kind, typed_int_kind) {
   asio::io_context ctx;
   typename TestType::writer w(ctx, {.queue_limit = 2 * TestType::weight, .on_overflow = overflow_policy::drop_oldest});
   auto inherits = w.stream();
@@ -235,7 +195,7 @@ TEMPLATE_TEST_CASE("stream options: a stream's own limit and policy override the
 
 TEMPLATE_TEST_CASE("stream options: a queue_limit of 0 is unbounded whatever the policy, and never holds a bounded "
                    "writer back",
-                   "[options]", byte_kind, typed_kind) {
+                   "[options]", byte_int_kind, typed_int_kind) {
   asio::io_context ctx;
   typename TestType::writer w(ctx, {.queue_limit = 1 * TestType::weight, .on_overflow = overflow_policy::wait});
   auto s = w.stream({.queue_limit = 0, .on_overflow = overflow_policy::disconnect});
@@ -247,7 +207,7 @@ TEMPLATE_TEST_CASE("stream options: a queue_limit of 0 is unbounded whatever the
 }
 
 TEMPLATE_TEST_CASE("stream options: stream() is stream({}) and stream(replay) is stream({.replay = true})",
-                   "[options]", byte_kind, typed_kind) {
+                   "[options]", byte_int_kind, typed_int_kind) {
   asio::io_context ctx;
   typename TestType::writer w(ctx, {.replay_limit = 3 * TestType::weight});
   for (int i = 0; i < 5; ++i) TestType::write(w, i);
@@ -265,7 +225,7 @@ TEMPLATE_TEST_CASE("stream options: stream() is stream({}) and stream(replay) is
 
 TEMPLATE_TEST_CASE("stream options: replayed items are queued whatever the stream's limit, which applies from the "
                    "next write",
-                   "[options]", byte_kind, typed_kind) {
+                   "[options]", byte_int_kind, typed_int_kind) {
   asio::io_context ctx;
   typename TestType::writer w(ctx, {.replay_limit = 10 * TestType::weight});
   for (int i = 0; i < 10; ++i) TestType::write(w, i);
@@ -304,7 +264,7 @@ TEST_CASE("stream options: a typed writer given a position or sync-point alignme
 
 TEMPLATE_TEST_CASE("stream options: under concurrent writes a wait stream read on another thread paces the writer "
                    "while unread drop_oldest and disconnect streams never stop it",
-                   "[options][concurrency]", byte_kind, typed_kind) {
+                   "[options][concurrency]", byte_int_kind, typed_int_kind) {
   constexpr int count = 2000;
   asio::io_context ctx;
   typename TestType::writer w(ctx);
@@ -319,9 +279,9 @@ TEMPLATE_TEST_CASE("stream options: under concurrent writes a wait stream read o
       ctx,
       [&]() -> asio::awaitable<void> {
         for (;;) {
-          auto e = [&](auto v) { return TestType::decode({}, v); }(co_await archive.async_next(asio::use_awaitable));
-          if (!e.value) break;
-          archived.push_back(*e.value);
+          const auto v = co_await TestType::next(archive);
+          if (!v) break;
+          archived.push_back(*v);
         }
         ended = true;
       },
@@ -358,7 +318,7 @@ TEMPLATE_TEST_CASE("stream options: under concurrent writes a wait stream read o
 
 TEMPLATE_TEST_CASE("close(reason): after the backlog every further async_next completes with the reason, never "
                    "the sentinel or eof",
-                   "[close]", byte_kind, typed_kind) {
+                   "[close]", byte_int_kind, typed_int_kind) {
   asio::io_context ctx;
   typename TestType::writer w(ctx);
   auto s = w.stream();
@@ -370,12 +330,12 @@ TEMPLATE_TEST_CASE("close(reason): after the backlog every further async_next co
 }
 
 TEMPLATE_TEST_CASE("close(reason): a parked read completes with the reason when the writer closes", "[close]",
-                   byte_kind, typed_kind) {
+                   byte_int_kind, typed_int_kind) {
   asio::io_context ctx;
   typename TestType::writer w(ctx);
   auto s = w.stream();
   std::optional<event> got;
-  s.async_next([&](bytecast::error_code ec, auto v) { got = TestType::decode(ec, v); });
+  s.async_next([&](bytecast::error_code ec, auto v) { got = event{ec, TestType::number(ec, v)}; });
   poll(ctx);
   REQUIRE_FALSE(got);
   w.close(feed_failed);
@@ -385,17 +345,17 @@ TEMPLATE_TEST_CASE("close(reason): a parked read completes with the reason when 
   CHECK(*got == failure(feed_failed));
 }
 
-TEMPLATE_TEST_CASE("close(reason): try_next gives the backlog, then the reason on every call", "[close]", byte_kind,
-                   typed_kind) {
+TEMPLATE_TEST_CASE("close(reason): try_next gives the backlog, then the reason on every call", "[close]", byte_int_kind,
+                   typed_int_kind) {
   asio::io_context ctx;
   typename TestType::writer w(ctx);
   auto s = w.stream();
-  CHECK(TestType::try_next(s) == failure(asio::error::would_block));
+  CHECK(try_event<TestType>(s) == failure(asio::error::would_block));
   TestType::write(w, 7);
   w.close(feed_failed);
-  CHECK(TestType::try_next(s) == value(7));
-  CHECK(TestType::try_next(s) == failure(feed_failed));
-  CHECK(TestType::try_next(s) == failure(feed_failed));
+  CHECK(try_event<TestType>(s) == value(7));
+  CHECK(try_event<TestType>(s) == failure(feed_failed));
+  CHECK(try_event<TestType>(s) == failure(feed_failed));
 }
 
 TEST_CASE("close(reason): async_next_chunk and async_read_some complete with the reason after the backlog, "
@@ -444,8 +404,8 @@ TEST_CASE("close(reason): async_next_chunk and async_read_some complete with the
   CHECK(everything == "hello");
 }
 
-TEMPLATE_TEST_CASE("close(reason): a stream made afterwards gets the replay, then the reason", "[close]", byte_kind,
-                   typed_kind) {
+TEMPLATE_TEST_CASE("close(reason): a stream made afterwards gets the replay, then the reason", "[close]", byte_int_kind,
+                   typed_int_kind) {
   asio::io_context ctx;
   typename TestType::writer w(ctx, {.replay_limit = 2 * TestType::weight});
   for (int i = 0; i < 3; ++i) TestType::write(w, i);
@@ -457,8 +417,8 @@ TEMPLATE_TEST_CASE("close(reason): a stream made afterwards gets the replay, the
   CHECK(w.stream_count() == 0);
 }
 
-TEMPLATE_TEST_CASE("close(reason): close({}) is close(), and only the first close counts", "[close]", byte_kind,
-                   typed_kind) {
+TEMPLATE_TEST_CASE("close(reason): close({}) is close(), and only the first close counts", "[close]", byte_int_kind,
+                   typed_int_kind) {
   asio::io_context ctx;
   SECTION("close({}): the sentinel, then eof") {
     typename TestType::writer w(ctx);
@@ -486,7 +446,7 @@ TEMPLATE_TEST_CASE("close(reason): close({}) is close(), and only the first clos
 }
 
 TEMPLATE_TEST_CASE("close(reason): waiting writes complete with broken_pipe, later writes fail with broken_pipe",
-                   "[close]", byte_kind, typed_kind) {
+                   "[close]", byte_int_kind, typed_int_kind) {
   asio::io_context ctx;
   typename TestType::writer w(ctx, {.queue_limit = 1 * TestType::weight});
   auto s = w.stream();
@@ -513,7 +473,7 @@ TEMPLATE_TEST_CASE("close(reason): waiting writes complete with broken_pipe, lat
 
 TEMPLATE_TEST_CASE("async_wait_for_streams: completes once n streams are live, never inline, also when they "
                    "already are",
-                   "[demand]", byte_kind, typed_kind) {
+                   "[demand]", byte_int_kind, typed_int_kind) {
   asio::io_context ctx;
   typename TestType::writer w(ctx);
 
@@ -546,7 +506,7 @@ TEMPLATE_TEST_CASE("async_wait_for_streams: completes once n streams are live, n
 
 TEMPLATE_TEST_CASE("async_wait_no_streams: completes once no stream is live; the last stream's destructor posts it "
                    "before it returns, never inline",
-                   "[demand]", byte_kind, typed_kind) {
+                   "[demand]", byte_int_kind, typed_int_kind) {
   asio::io_context ctx;
   typename TestType::writer w(ctx);
 
@@ -574,7 +534,7 @@ TEMPLATE_TEST_CASE("async_wait_no_streams: completes once no stream is live; the
 
 TEMPLATE_TEST_CASE("async_wait_no_streams: a stream cut off by disconnect stops being live; the write that cut it "
                    "off posts the completion before it returns",
-                   "[demand]", byte_kind, typed_kind) {
+                   "[demand]", byte_int_kind, typed_int_kind) {
   asio::io_context ctx;
   typename TestType::writer w(ctx);
   auto s = w.stream({.queue_limit = 1 * TestType::weight, .on_overflow = overflow_policy::disconnect});
@@ -594,7 +554,7 @@ TEMPLATE_TEST_CASE("async_wait_no_streams: a stream cut off by disconnect stops 
 }
 
 TEMPLATE_TEST_CASE("stream waits: broken_pipe when the writer closes first or is closed already", "[demand]",
-                   byte_kind, typed_kind) {
+                   byte_int_kind, typed_int_kind) {
   asio::io_context ctx;
   typename TestType::writer w(ctx);
   auto s = w.stream();
@@ -622,7 +582,7 @@ TEMPLATE_TEST_CASE("stream waits: broken_pipe when the writer closes first or is
 }
 
 TEMPLATE_TEST_CASE("stream waits: a wait cancelled through its slot completes with operation_aborted, once",
-                   "[demand]", byte_kind, typed_kind) {
+                   "[demand]", byte_int_kind, typed_int_kind) {
   const auto type = GENERATE(asio::cancellation_type::terminal, asio::cancellation_type::partial,
                              asio::cancellation_type::total);
   const bool for_none = GENERATE(false, true);
@@ -688,8 +648,8 @@ TEST_CASE("stream waits: work with callbacks and use_awaitable and use_future an
   CHECK_FALSE(deferred_ec);
 }
 
-TEMPLATE_TEST_CASE("stream waits: a moved-from writer completes them with bad_descriptor", "[demand]", byte_kind,
-                   typed_kind) {
+TEMPLATE_TEST_CASE("stream waits: a moved-from writer completes them with bad_descriptor", "[demand]", byte_int_kind,
+                   typed_int_kind) {
   asio::io_context ctx;
   typename TestType::writer w(ctx);
   auto moved = std::move(w);
@@ -704,7 +664,7 @@ TEMPLATE_TEST_CASE("stream waits: a moved-from writer completes them with bad_de
 
 TEMPLATE_TEST_CASE("stream_count: a stream destroyed on another thread stops being counted before its destructor "
                    "returns, with no write in between",
-                   "[demand]", byte_kind, typed_kind) {
+                   "[demand]", byte_int_kind, typed_int_kind) {
   asio::io_context ctx;
   typename TestType::writer w(ctx);
   auto keep = w.stream();
@@ -716,7 +676,7 @@ TEMPLATE_TEST_CASE("stream_count: a stream destroyed on another thread stops bei
 }
 
 TEMPLATE_TEST_CASE("stream waits: streams made and destroyed on other threads satisfy the waits", "[demand]",
-                   byte_kind, typed_kind) {
+                   byte_int_kind, typed_int_kind) {
   constexpr std::size_t per_thread = 200;
   asio::io_context ctx;
   typename TestType::writer w(ctx);
