@@ -32,7 +32,7 @@ SMALL_CHUNK = 64
 BIG_CHUNK = 64 << 10
 SMALL_READERS = [1, 4, 16]
 BIG_READERS = [1, 4, 16, 64]
-IMPLS = [("bytecast", "plain"), ("bytecast", "drain"), ("channel", "plain"), ("channel", "drain")]
+IMPLS = [("bytecast", "plain"), ("bytecast", "drain"), ("bytecast", "next"), ("channel", "plain"), ("channel", "drain")]
 # bytecast_peers (benchmarks/peers): tokio::sync::broadcast, and the seed's one tokio unbounded mpsc
 # channel per reader.
 PEER_IMPLS = [("tokio_broadcast", "plain"), ("tokio_broadcast", "drain"), ("seed_mpsc", "plain"), ("seed_mpsc", "drain")]
@@ -188,9 +188,6 @@ def print_table(medians, args, small_total, big_total, load_before, load_after, 
         runs = [(m["chunks_per_s"], loop[0]) for loop in ("plain", "drain") if (m := get(impl, loop, chunk, readers))]
         return max(runs) if runs else None
 
-    def versus(b, peer):
-        return f"{b[0] / peer[0]:.2f}x {b[1]}/{peer[1]}" if b and peer else "-"
-
     reduced = []
     if small_total != 64 << 20:
         reduced.append(f"C = 64 B at T = {human_bytes(small_total)} (issue: 64 MiB)")
@@ -206,45 +203,49 @@ def print_table(medians, args, small_total, big_total, load_before, load_after, 
     print(f"bytecast_throughput, median of {args.repeats}, {args.threads} io threads + 1 writer thread; "
           f"{cpu}; load average {load_before:.2f} before, {load_after:.2f} after; {elapsed:.0f} s")
     if peers:
-        print(f"Rust peers: bytecast_peers ({peer_versions()}; cargo --release, {args.threads} tokio worker threads). "
-              "vs tokio / vs seed: bytecast's best loop ÷ the peer's best loop in that cell "
-              "(p = plain, d = drain; the same on both rows of a cell)")
+        print(f"Rust peers: bytecast_peers ({peer_versions()}; cargo --release, {args.threads} tokio worker threads)")
     else:
         print("Rust peers: not built, skipped")
     if reduced:
         print("**REDUCED SIZES: " + "; ".join(reduced) + "**")
     print()
-    print("| C | N | loop | bytecast chunks/s | channel chunks/s | ceiling chunks/s | vs channel | vs ceiling "
-          "| bytecast writer B/s | memcpy B/s | writer/memcpy | bytecast peak RSS | bytecast peak queued | RSS growth / queued "
-          "| tokio broadcast chunks/s | seed design (mpsc per reader) chunks/s | bytecast vs tokio | bytecast vs seed |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("Chunks/s per reader loop; tokio broadcast, the seed design and the channel fan-out in their best loop "
+          "(p = plain, d = drain); the ratios are the next() loop's. writer/memcpy: the writer's bandwidth against "
+          "memcpy into a pre-faulted ring (64 KiB rows, next loop); RSS/queued: peak RSS growth per peak queued byte "
+          "(plain loop, where readers fall behind most).")
+    print()
+    print("| C | N | plain | drain | next | tokio broadcast | seed (mpsc per reader) | channel fan-out | ceiling "
+          "| next vs tokio | next vs seed | next vs drain | next vs plain | writer/memcpy | RSS/queued |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+
+    def cps(m):
+        return m["chunks_per_s"] if m else None
+
+    def ratio(a, b, pct=False):
+        if not a or not b:
+            return "-"
+        return f"{a / b:.0%}" if pct else f"{a / b:.2f}x"
+
     for chunk, readers_list in ((SMALL_CHUNK, SMALL_READERS), (BIG_CHUNK, BIG_READERS)):
         mem = get("memcpy", "-", chunk, 0)
         for readers in readers_list:
-            ceil = get("ceiling", "-", chunk, readers)
-            b_best = best("bytecast", chunk, readers)
-            vs_tokio = versus(b_best, best("tokio_broadcast", chunk, readers))
-            vs_seed = versus(b_best, best("seed_mpsc", chunk, readers))
-            for loop in ("plain", "drain"):
-                b = get("bytecast", loop, chunk, readers)
-                ch = get("channel", loop, chunk, readers)
-                tk = get("tokio_broadcast", loop, chunk, readers)
-                sd = get("seed_mpsc", loop, chunk, readers)
-                if not b:
-                    continue
-                vs_ch = f"{b['chunks_per_s'] / ch['chunks_per_s']:.2f}x" if ch else "-"
-                vs_ceil = f"{b['chunks_per_s'] / ceil['chunks_per_s']:.0%}" if ceil else "-"
-                wr = b.get("writer_bytes_per_s")
-                memcpy_bw = mem["bytes_per_s"] if mem and chunk == BIG_CHUNK else None
-                wr_vs_mem = f"{wr / memcpy_bw:.0%}" if (wr and memcpy_bw) else "-"
-                growth = b.get("rss_growth_per_queued_byte")
-                print(f"| {human_bytes(chunk)} | {readers} | {loop} | {si(b['chunks_per_s'])} | "
-                      f"{si(ch['chunks_per_s']) if ch else '-'} | {si(ceil['chunks_per_s']) if ceil else '-'} | "
-                      f"{vs_ch} | {vs_ceil} | {si(wr)} | {si(memcpy_bw)} | {wr_vs_mem} | "
-                      f"{human_bytes(b['peak_rss_bytes'])} | {human_bytes(b['peak_queued_bytes'] or 0)} | "
-                      f"{'-' if growth is None else f'{growth:.2f}'} | "
-                      f"{si(tk['chunks_per_s']) if tk else '-'} | {si(sd['chunks_per_s']) if sd else '-'} | "
-                      f"{vs_tokio} | {vs_seed} |")
+            plain, drain, nxt = (cps(get("bytecast", l, chunk, readers)) for l in ("plain", "drain", "next"))
+            if not (plain or drain or nxt):
+                continue
+            tokio, seed, chan = (best(i, chunk, readers) for i in ("tokio_broadcast", "seed_mpsc", "channel"))
+            ceil = cps(get("ceiling", "-", chunk, readers))
+            nxt_m = get("bytecast", "next", chunk, readers) or {}
+            wr = nxt_m.get("writer_bytes_per_s")
+            memcpy_bw = mem["bytes_per_s"] if mem and chunk == BIG_CHUNK else None
+            growth = (get("bytecast", "plain", chunk, readers) or {}).get("rss_growth_per_queued_byte")
+
+            def shown(b):
+                return f"{si(b[0])} {b[1]}" if b else "-"
+
+            print(f"| {human_bytes(chunk)} | {readers} | {si(plain)} | {si(drain)} | {si(nxt)} | {shown(tokio)} | "
+                  f"{shown(seed)} | {shown(chan)} | {si(ceil)} | {ratio(nxt, tokio[0] if tokio else None)} | "
+                  f"{ratio(nxt, seed[0] if seed else None)} | {ratio(nxt, drain, pct=True)} | {ratio(nxt, plain)} | "
+                  f"{ratio(wr, memcpy_bw, pct=True)} | {'-' if growth is None else f'{growth:.2f}'} |")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@
 //                   source buffer into a pre-faulted ring (--memcpy-ring bytes), single-threaded
 //
 // --loop plain      co_await s.async_next(use_awaitable) (channel: async_receive) per chunk
+// --loop next       bytecast only: `for (auto b = co_await s.next(); !b.empty(); b = co_await s.next())`
 // --loop drain      try_next until would_block, then one async_next (channel: try_receive,
 //                   then async_receive)
 //
@@ -67,7 +68,7 @@ using asio::use_awaitable;
 [[noreturn]] void usage(const char* what) {
   std::fprintf(stderr,
                "bytecast_throughput: %s\n"
-               "usage: bytecast_throughput [--impl bytecast|channel|ceiling|memcpy] [--loop plain|drain]\n"
+               "usage: bytecast_throughput [--impl bytecast|channel|ceiling|memcpy] [--loop plain|drain|next]\n"
                "         [--chunk BYTES] [--readers N] [--total-bytes BYTES] [--threads N]\n"
                "         [--channel-capacity N] [--memcpy-ring BYTES] [--sample-bytes BYTES]\n"
                "  sizes take an optional binary suffix: K, M, G (64K = 65536)\n",
@@ -130,7 +131,8 @@ options parse(int argc, char** argv) {
   }
   if (o.impl != "bytecast" && o.impl != "channel" && o.impl != "ceiling" && o.impl != "memcpy")
     usage("--impl must be bytecast, channel, ceiling or memcpy");
-  if (o.loop != "plain" && o.loop != "drain") usage("--loop must be plain or drain");
+  if (o.loop != "plain" && o.loop != "drain" && o.loop != "next") usage("--loop must be plain, drain or next");
+  if (o.loop == "next" && o.impl != "bytecast") usage("--loop next is bytecast's");
   if (o.chunk == 0) usage("--chunk must be at least 1");
   if (o.total_bytes < o.chunk || o.total_bytes % o.chunk != 0)
     usage("--total-bytes must be a non-zero multiple of --chunk");
@@ -321,6 +323,15 @@ asio::awaitable<void> bytecast_drain_reader(bytecast::byte_stream s, run_state& 
   reader_done(rs, index, c);
 }
 
+// The loop of API.md section 8: next() returns a queued chunk without a trip through the executor.
+asio::awaitable<void> bytecast_next_reader(bytecast::byte_stream s, run_state& rs, std::size_t index) {
+  chunk_checker c{rs.opt.chunk};
+  reader_stats& st = rs.stats[index];
+  rs.ready.fetch_add(1, std::memory_order_release);
+  for (auto b = co_await s.next(); !b.empty(); b = co_await s.next()) c.check(b.data(), b.size(), st);
+  reader_done(rs, index, c);
+}
+
 result run_bytecast(run_state& rs) {
   const options& o = rs.opt;
   const std::uint64_t chunks = o.total_bytes / o.chunk;
@@ -333,6 +344,8 @@ result run_bytecast(run_state& rs) {
     auto s = writer.stream();
     if (o.loop == "plain")
       asio::co_spawn(ioc, bytecast_plain_reader(std::move(s), rs, i), on_coroutine_exit);
+    else if (o.loop == "next")
+      asio::co_spawn(ioc, bytecast_next_reader(std::move(s), rs, i), on_coroutine_exit);
     else
       asio::co_spawn(ioc, bytecast_drain_reader(std::move(s), rs, i), on_coroutine_exit);
   }

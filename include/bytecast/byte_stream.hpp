@@ -87,7 +87,7 @@ class basic_byte_stream {
     return state_.try_read(detail::next_span_taker{}, ec);
   }
 
-  /// For coroutines: `while (auto b = co_await s.next(); !b.empty()) consume(b);`. The next chunk
+  /// For coroutines: `for (auto b = co_await s.next(); !b.empty(); b = co_await s.next()) use(b);`. The next chunk
   /// (valid until the next read), the empty span once for the sentinel, and `system_error` for
   /// every error (`eof` after the sentinel, `lagged`, `overflowed`, a close reason,
   /// `operation_aborted`). A queued chunk is returned without a trip through the executor; so that

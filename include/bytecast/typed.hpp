@@ -63,7 +63,7 @@ class basic_typed_stream {
   /// none is. Errors come through `ec` (but see the byte stream's `try_next` on bounded writers).
   [[nodiscard]] std::optional<T> try_next(error_code& ec) { return state_.try_read(taker{}, ec); }
 
-  /// For coroutines: `while (auto v = co_await s.next()) use(*v);`. The next value,
+  /// For coroutines: `while (auto v = co_await s.next()) use(*v);` (an optional tests as a bool). The next value,
   /// `std::nullopt` once for the end, and `system_error` for every error; a queued value comes
   /// without a trip through the executor (every 64th in a row goes through it once). See the byte
   /// stream's `next()`.

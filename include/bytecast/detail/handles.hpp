@@ -157,7 +157,7 @@ class stream_state {
   asio::awaitable<typename Taker::value_type> next(Taker taker) {
     if (++ready_in_a_row_ == yield_every) {
       ready_in_a_row_ = 0;
-      co_await asio::post(asio::use_awaitable);
+      co_await asio::defer(asio::use_awaitable); // to the back of the queue, as a continuation
       const asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
       if (state.cancelled() != asio::cancellation_type::none)
         throw system_error(asio::error::operation_aborted, "bytecast::next");
