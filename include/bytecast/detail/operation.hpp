@@ -24,6 +24,7 @@ class operation {
     destroy,      // free the operation without invoking its handler
     post,         // post `run` to the handler's executor
     defer,        // the same, as a continuation of the running handler
+    dispatch,     // run now if the calling thread may run the handler's executor, else post
     post_chain,   // reads: post this read and the ones chained behind it (see wake_list)
     prepare_park, // reads: about to wait: count as outstanding work, note the execution context
     outside,      // reads: true if the calling thread does not run the handler's context

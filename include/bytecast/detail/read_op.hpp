@@ -60,6 +60,9 @@ class read_op final : public read_op_base {
       case action::defer:
         asio::defer(self->executor_, op_runner<>(self));
         break;
+      case action::dispatch:
+        asio::dispatch(self->executor_, op_runner<>(self));
+        break;
       case action::post_chain:
         asio::post(chain_executor(self->executor_), chain_runner(self));
         break;

@@ -43,9 +43,12 @@ class read_op_base : public operation {
 };
 
 // Owns a chain of woken reads (linked by next_wake, all of one execution context) until it runs on
-// that context; there it defers each to its own executor, which costs no lock on an io_context.
-// Destroyed unrun (the context shut down with it queued), it frees them all, as the context's
-// shutdown would have freed their own runners.
+// that context. There it hands the second half of the chain to another thread of the context (one
+// more post, so that two threads complete the reads of one write side by side) and completes the
+// first half itself, each read dispatched to its own executor: on an io_context thread that runs
+// it at once, with no trip through the scheduler's lock per read. Destroyed unrun (the context shut
+// down with it queued), it frees them all, as the context's shutdown would have freed their own
+// runners.
 class chain_runner {
  public:
   explicit chain_runner(read_op_base* head) noexcept : head_(head) {}
@@ -55,11 +58,12 @@ class chain_runner {
     while (head_ != nullptr) std::exchange(head_, head_->next_wake)->destroy();
   }
   void operator()() noexcept {
+    split();
     while (head_ != nullptr) {
       read_op_base* op = std::exchange(head_, head_->next_wake);
       op->next_wake = nullptr;
       try {
-        op->defer();
+        op->perform(operation::action::dispatch);
       } catch (...) {
         // Out of memory: the operation was freed with its handler, unrun.
       }
@@ -67,6 +71,21 @@ class chain_runner {
   }
 
  private:
+  // Posts the second half of the chain as a chain of its own (a chain of one stays whole).
+  void split() noexcept {
+    std::size_t n = 0;
+    for (read_op_base* op = head_; op != nullptr; op = op->next_wake) ++n;
+    if (n < 2) return;
+    read_op_base* last_kept = head_;
+    for (std::size_t i = 1; i < (n + 1) / 2; ++i) last_kept = last_kept->next_wake;
+    read_op_base* second = std::exchange(last_kept->next_wake, nullptr);
+    try {
+      second->perform(operation::action::post_chain);
+    } catch (...) {
+      // Out of memory: the runner that failed to go out freed the second half.
+    }
+  }
+
   read_op_base* head_;
 };
 
