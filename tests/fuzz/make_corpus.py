@@ -8,11 +8,20 @@ operation is an opcode byte (taken % 16) and its argument bytes:
   3-5   read        a (slot, kind << 2, +64 bound to a cancellation slot, +128 big buffer), b (size)
   6     try_next    slot
   7     cancel read a (slot, type << 2: terminal, partial, total, none)
-  8, 15 new stream  b (slot, +4 replay, +8 move-assign over the old one)
+  8, 15 new stream  b (slot, +4 replay, +8 move-assign over the old one, + policy << 4: unset,
+                    wait, drop_oldest, disconnect, + limit << 6: unset, 0, 1 + the next byte,
+                    LIMITS[the next byte % 8]) [, that byte for limits 2 and 3]
+                    (both unset: stream() or stream(replay); otherwise stream(options))
   9     drop stream slot
   10    close
   11    cancel write k (which of the pending, slot-bound async writes)
-  12    reset writer b (only when b % 4 == 0: move-assign a new writer)
+  12    writer op   b, by b % 4 (and r = b >> 2):
+                      0: reset writer (move-assign a new one)
+                      1: close(reason REASONS[r % 5]) (none: close({}))
+                      2: a wait for streams: async_wait_for_streams(r & 7), or with r & 8
+                         async_wait_no_streams(); r & 16: bound to a cancellation slot
+                      3: cancel a wait: type r % 4 (terminal, partial, total, none) of the
+                         pending, slot-bound wait number r >> 2 (modulo their count)
   13    second read a, b (a second read while one is pending; a plain read otherwise)
   14    empty async write how
 """
@@ -21,6 +30,10 @@ import sys
 
 UNBOUNDED, WAIT, DROP_OLDEST, DISCONNECT = range(4)
 NEXT, NEXT_CHUNK, READ_SOME, READ_SOME_TWO, READ_ZERO = range(5)
+TERMINAL, PARTIAL, TOTAL, NONE = range(4)
+LIMITS = [1, 5, 16, 40, 100, 256, 1000, 4096]  # the writer's (cfg) and a stream's by index
+POLICIES = [None, "wait", "drop_oldest", "disconnect"]  # a stream's; None: the writer's
+REASONS = [None, "connection_reset", "timed_out", "eof", "overflowed"]  # None: close({})
 
 
 def cfg(policy, limit_index=0, replay_index=0):
@@ -51,8 +64,16 @@ def cancel_read(slot, kind=0):
     return [7, slot | (kind << 2)]
 
 
-def new_stream(slot, replay=False, assign=False):
-    return [8, slot | (4 if replay else 0) | (8 if assign else 0)]
+def new_stream(slot, replay=False, assign=False, policy=None, limit=None):
+    """A stream; policy and limit None leave them to the writer, limit 0 is unbounded."""
+    b = slot | (4 if replay else 0) | (8 if assign else 0) | POLICIES.index(policy) << 4
+    if limit is None:
+        return [8, b]
+    if limit == 0:
+        return [8, b | 1 << 6]
+    if limit <= 256:
+        return [8, b | 2 << 6, limit - 1]
+    return [8, b | 3 << 6, LIMITS.index(limit)]
 
 
 def drop(slot):
@@ -69,6 +90,22 @@ def cancel_write(k=0):
 
 def reset_writer():
     return [12, 0]
+
+
+def close_reason(reason):
+    return [12, 1 | REASONS.index(reason) << 2]
+
+
+def wait_for_streams(n, bound=False):
+    return [12, 2 | (n | (16 if bound else 0)) << 2]
+
+
+def wait_no_streams(bound=False):
+    return [12, 2 | (8 | (16 if bound else 0)) << 2]
+
+
+def cancel_wait(which=0, kind=TERMINAL):
+    return [12, 3 | (kind | which << 2) << 2]
 
 
 def empty_write(how=0):
@@ -116,6 +153,74 @@ SEEDS = {
         + new_stream(1, replay=True) + write(6) + read(0, NEXT) + read(0, NEXT) + read(1, NEXT)
         + async_write(3) + reset_writer() + try_next(1) + try_next(1) + new_stream(2) + write(2)
         + close(),
+    # Section 6: per-stream policies. A full wait stream holds the writer back; full drop_oldest
+    # and disconnect streams (and an unbounded disconnect one) never do.
+    "per_stream_policies_mixed":
+        cfg(UNBOUNDED) + new_stream(0, policy="wait", limit=16) + new_stream(1, policy="drop_oldest", limit=16)
+        + new_stream(2, policy="disconnect", limit=16) + new_stream(3, policy="disconnect", limit=0) + write(10)
+        + write(10) + async_write(10) + read(0, NEXT) + read(0, READ_SOME, 4) + write(10) + try_next(1)
+        + try_next(1) + read(2, NEXT) + read(2, NEXT) + read(2, READ_SOME, 8) + read(0, NEXT) + read(0, NEXT)
+        + drop(0) + write(200) + write(200) + async_write(30) + read(3, NEXT) + try_next(1) + try_next(1)
+        + close() + try_next(3),
+    # A stream's own limit or policy over the writer's; the other one inherited.
+    "per_stream_overrides_writer":
+        cfg(DROP_OLDEST, 2) + new_stream(0) + new_stream(1, limit=0) + new_stream(2, policy="disconnect")
+        + new_stream(3, limit=40) + write(10) + write(10) + write(10) + write(10) + write(10) + read(0, NEXT)
+        + read(0, NEXT) + read(3, READ_SOME, 15) + try_next(2) + try_next(2) + try_next(2)
+        + new_stream(2, assign=True, policy="wait", limit=256) + write(250) + write(10) + async_write(5)
+        + read(2, NEXT) + read(2, NEXT) + new_stream(0, assign=True, policy="wait") + write(12) + async_write(12)
+        + cancel_write() + read(0, READ_SOME_TWO, 5) + write(3) + close(),
+    # A wait writer whose streams all drop or disconnect never waits; a stream that inherits the
+    # writer's wait policy does.
+    "wait_writer_with_viewers":
+        cfg(WAIT, 1) + new_stream(0, policy="drop_oldest") + new_stream(1, policy="disconnect", limit=4096)
+        + new_stream(2, policy="wait", limit=0) + write(20) + write(20) + write(20) + async_write(20)
+        + write(4000) + write(200) + read(0, NEXT) + read(0, NEXT) + read(1, NEXT_CHUNK)
+        + new_stream(3) + write(3) + write(3) + async_write(3) + async_write(2) + read(3, NEXT) + drop(3)
+        + write(3) + read(1, NEXT) + read(1, NEXT) + close() + try_next(2),
+    # close(reason): every read form after the backlog, a read parked at the time, later closes
+    # ignored, a later stream gets the replay, then the reason.
+    "close_reason_every_read":
+        cfg(UNBOUNDED, 0, 4) + new_stream(0) + new_stream(1) + new_stream(2) + new_stream(3) + write(5)
+        + write(7) + read(1, READ_SOME, 3) + read(3, NEXT_CHUNK, bound=True) + try_next(3) + try_next(3)
+        + read(3, NEXT) + close_reason("connection_reset") + read(0, NEXT) + read(0, NEXT_CHUNK)
+        + read(0, NEXT) + try_next(0) + read(1, READ_SOME_TWO, 20) + read(1, READ_SOME) + read(1, READ_ZERO)
+        + try_next(2) + try_next(2) + try_next(2) + close() + close_reason("timed_out")
+        + new_stream(3, replay=True) + read(3, NEXT) + read(3, READ_SOME, 2) + try_next(3) + try_next(3)
+        + write(3) + async_write(3) + new_stream(2, policy="drop_oldest", limit=1) + try_next(2),
+    # Reasons that look like other ends: eof (no sentinel before it), none (close({}) is close()),
+    # overflowed; a waiting write gets broken_pipe.
+    "close_reason_eof_none_overflowed":
+        cfg(WAIT, 2) + new_stream(0) + write(10) + async_write(10) + close_reason("eof") + read(0, NEXT)
+        + read(0, NEXT) + read(0, READ_SOME, 4) + try_next(0) + reset_writer() + new_stream(1) + write(3)
+        + close_reason(None) + read(1, NEXT) + read(1, NEXT) + read(1, NEXT) + reset_writer()
+        + new_stream(2, policy="disconnect", limit=3) + new_stream(3) + write(3) + write(3) + try_next(2)
+        + close_reason("overflowed") + try_next(2) + try_next(2) + try_next(3) + try_next(3) + try_next(3),
+    # async_wait_for_streams / async_wait_no_streams: satisfied already (never inline), later,
+    # cancelled (and a cancellation of type none that cancels nothing), broken_pipe on close.
+    "stream_waits":
+        cfg(UNBOUNDED) + wait_for_streams(2, bound=True) + wait_no_streams() + wait_for_streams(0)
+        + new_stream(0) + new_stream(1) + wait_no_streams(bound=True) + wait_for_streams(3, bound=True)
+        + cancel_wait(0, NONE) + cancel_wait(1, PARTIAL) + drop(0) + new_stream(1, assign=True) + drop(1)
+        + wait_for_streams(1) + new_stream(2, replay=True) + wait_for_streams(5, bound=True)
+        + wait_no_streams(bound=True) + cancel_wait(1, TOTAL) + close() + wait_no_streams()
+        + wait_for_streams(0, bound=True),
+    # A stream cut off by disconnect stops counting at once (its write completes the wait for no
+    # streams); a move-assigned stream joins before the old one leaves; a reset writer's waits
+    # end with broken_pipe.
+    "stream_waits_cut_off_and_assign":
+        cfg(UNBOUNDED) + new_stream(0, policy="disconnect", limit=5) + wait_no_streams(bound=True) + write(4)
+        + write(4) + read(0, NEXT) + read(0, NEXT) + new_stream(1) + wait_for_streams(2)
+        + new_stream(1, assign=True, policy="wait", limit=1) + wait_for_streams(2, bound=True) + write(1)
+        + async_write(1) + wait_no_streams() + drop(1) + read(0, NEXT) + reset_writer() + try_next(0),
+    # Replayed chunks are queued whatever each stream's limit; the limit applies from the next write.
+    "replay_per_stream_limits":
+        cfg(UNBOUNDED, 0, 5) + write(30) + write(30) + write(30) + new_stream(0, replay=True, policy="wait", limit=16)
+        + new_stream(1, replay=True, policy="drop_oldest", limit=40)
+        + new_stream(2, replay=True, policy="disconnect", limit=40) + write(5) + async_write(10)
+        + read(0, NEXT) + read(0, NEXT) + read(0, NEXT) + read(0, NEXT) + try_next(1) + try_next(1) + try_next(1)
+        + try_next(2) + try_next(2) + try_next(2) + try_next(2) + read(0, NEXT) + close_reason("timed_out")
+        + new_stream(3, replay=True, policy="wait", limit=1) + try_next(3) + try_next(3) + read(0, NEXT),
 }
 
 

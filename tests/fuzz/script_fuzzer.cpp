@@ -1,29 +1,39 @@
 // A libFuzzer target that reads its input as a script of operations on one byte_writer and up
-// to four streams, and checks every result against a model (issue 6, item 2).
+// to four streams, and checks every result against a model (issue 6, item 2; per-stream options,
+// close reasons and waits for streams: issue 13, API.md section 6).
 //
 // The io_context is single-threaded and driven with poll() after every operation, so a script
 // always runs the same way, and at every operation boundary every completion that can happen has
 // happened. The model is what the API promises, made exact:
 //   - each stream's bytes are the concatenation of the writes delivered to it since it joined
-//     (after the replayed chunks for stream(replay)), whole chunks for async_next /
+//     (after the replayed chunks for a replaying stream), whole chunks for async_next /
 //     async_next_chunk / try_next, any 1..n bytes from the front for async_read_some;
 //   - then one sentinel (eof for async_read_some), then eof; a zero-size read gives 0 at once;
-//   - bounded writers: a stream is full for a chunk of w bytes when its queue is not empty and
-//     queue + w > queue_limit, where "queue" is what the writer can still see: a chunk that a
-//     reader has started to consume with async_read_some is no longer the writer's (it can be
-//     neither dropped nor counted against the limit; queued_bytes() still counts its rest);
-//     wait: a synchronous write on a full writer (or with async writes waiting) fails with
-//     would_block and delivers nothing; an async_write waits (FIFO) until no stream is full,
-//     checked whenever a reader takes a chunk or a stream goes away; cancelled: aborted,
-//     delivered to nobody; closed: broken_pipe, delivered to nobody;
+//     after close(reason), every read after the backlog gives the reason instead (every read
+//     form, streams made later too; only the first close counts; close({}) is close());
+//   - each stream has its own limit and policy (its stream_options over the writer's options; a
+//     limit of 0 is unbounded whatever the policy). A bounded stream is full for a chunk of w bytes
+//     when its queue is not empty and queue + w > its limit, where "queue" is what the writer can
+//     still see: a chunk that a reader has started to consume with async_read_some is no longer
+//     the writer's (it can be neither dropped nor counted against the limit; queued_bytes() still
+//     counts its rest);
+//     wait: only these streams hold writes back: a synchronous write while one is full (or with
+//     async writes waiting) fails with would_block and delivers nothing; an async_write waits
+//     (FIFO) until none is full, checked whenever a reader takes a chunk or a stream goes away;
+//     cancelled: aborted, delivered to nobody; closed: broken_pipe, delivered to nobody;
 //     drop_oldest: the full stream drops its oldest whole chunks until the new one fits; its
 //     next read (at a chunk boundary) completes once with lagged, then continues with what it
 //     still holds (drops between that lagged read and the next chunk need no second lagged);
 //     dropped() adds up;
 //     disconnect: the full stream keeps what it has, then reads overflowed forever, and is no
 //     longer counted;
-//   - replay keeps the newest whole chunks that fit in replay_limit;
-//   - every operation completes exactly once, never inside its initiating call; a second read
+//   - replay keeps the newest whole chunks that fit in replay_limit; a replaying stream gets them
+//     whatever its limit, which applies from the next write;
+//   - a stream is live (stream_count()) from its creation on an open writer until it is destroyed
+//     or cut off, at once; async_wait_for_streams(n) completes once at least n streams are live,
+//     async_wait_no_streams() once none is (also when that holds already), both with broken_pipe
+//     once the writer is closed, operation_aborted when cancelled;
+//   - every operation completes exactly once, never inside a call into the library; a second read
 //     while one is pending gets already_started; a cancelled read gets operation_aborted and
 //     takes nothing; a stream destroyed with a read pending completes it with operation_aborted;
 //   - a read stays pending only while the model has nothing for it (no lost wake-ups);
@@ -31,9 +41,9 @@
 //     agree with the model after every operation.
 //
 // Input: byte 0 picks the writer's options (policy, queue_limit, replay_limit); then each
-// operation is an opcode byte followed by its argument bytes (see run()). Any byte string is a
-// valid script; the run stops where the input ends, then closes the writer and drains every
-// stream through the model.
+// operation is an opcode byte followed by its argument bytes (see run() and make_corpus.py). Any
+// byte string is a valid script; the run stops where the input ends, then closes the writer and
+// drains every stream through the model.
 //
 // Built as a libFuzzer target with clang (BYTECAST_FUZZ=ON), and as a plain executable that
 // replays files and directories given on its command line (bytecast_fuzz_replay, in the normal
@@ -79,10 +89,45 @@ using chunk_ptr = std::shared_ptr<const bytes>;
 
 enum class policy { unbounded, wait, drop_oldest, disconnect };
 
+policy to_policy(bytecast::overflow_policy p) {
+  switch (p) {
+    case bytecast::overflow_policy::wait:
+      return policy::wait;
+    case bytecast::overflow_policy::drop_oldest:
+      return policy::drop_oldest;
+    case bytecast::overflow_policy::disconnect:
+      return policy::disconnect;
+  }
+  return policy::wait;
+}
+
 constexpr std::size_t stream_slots = 4;
+
+// The queue limits a script can pick (the writer's, and a stream's by index).
+constexpr std::size_t limit_table[8] = {1, 5, 16, 40, 100, 256, 1000, 4096};
+
+constexpr asio::cancellation_type cancellation_types[4] = {
+    asio::cancellation_type::terminal, asio::cancellation_type::partial, asio::cancellation_type::total,
+    asio::cancellation_type::none};
 
 std::string ec_name(bytecast::error_code ec) {
   return ec ? std::string(ec.category().name()) + ":" + ec.message() : std::string("success");
+}
+
+// The reasons a script can close the writer with; the first is none: close({}) is close().
+bytecast::error_code close_reason(unsigned i) {
+  switch (i % 5) {
+    case 1:
+      return make_error_code(asio::error::connection_reset);
+    case 2:
+      return make_error_code(asio::error::timed_out);
+    case 3:
+      return make_error_code(asio::error::eof);  // eof as a reason: no sentinel before it
+    case 4:
+      return bytecast::error::overflowed;  // bytecast's own category, as a cut-off stream reads
+    default:
+      return {};
+  }
 }
 
 // The script's input.
@@ -107,8 +152,11 @@ struct model_stream {
   bool lagged_reported = false;  // lagged was reported and no chunk was read since
   std::uint64_t dropped = 0;
   enum class end_state { open, closed, finished, cut } end = end_state::open;
-  bool counted = true;    // in the writer's list (stream_count)
-  bool replayed = false;  // preloaded by stream(replay): may start over the limit
+  bytecast::error_code reason;  // closed: what every read after the backlog gives (none: the sentinel)
+  bool counted = true;          // in the writer's list (stream_count)
+  bool replayed = false;        // preloaded by its replay: may start over the limit
+  policy pol = policy::unbounded;  // its own (the writer's where its options leave it unset)
+  std::size_t limit = 0;           // 0 for unbounded
 
   // Weight the writer still sees: everything but a chunk a reader has started on.
   [[nodiscard]] std::size_t writer_weight() const {
@@ -162,26 +210,55 @@ struct stream_slot {
   asio::cancellation_signal signal;
 };
 
+// What the model expects of an asynchronous writer operation (a write, a wait for streams).
+enum class outcome { parked, success, aborted, broken_pipe };
+
+bytecast::error_code expected_ec(outcome o) {
+  switch (o) {
+    case outcome::aborted:
+      return asio::error::operation_aborted;
+    case outcome::broken_pipe:
+      return asio::error::broken_pipe;
+    default:
+      return {};
+  }
+}
+
 struct pending_write {
   int id = 0;
   chunk_ptr data;
   int gen = 0;
-  enum class expect { parked, success, aborted, broken_pipe } expected = expect::success;
+  outcome expected = outcome::success;
   bool has_slot = false;
   bool done = false;
   asio::cancellation_signal signal;
 };
 
+// async_wait_for_streams(n), or (for_none) async_wait_no_streams().
+struct pending_wait {
+  int id = 0;
+  bool for_none = false;
+  std::size_t n = 0;
+  outcome expected = outcome::parked;
+  bool has_slot = false;
+  bool done = false;
+  asio::cancellation_signal signal;
+
+  [[nodiscard]] bool satisfied_by(std::size_t live) const { return for_none ? live == 0 : live >= n; }
+  [[nodiscard]] std::string what() const {
+    return for_none ? "async_wait_no_streams" : "async_wait_for_streams(" + std::to_string(n) + ")";
+  }
+};
+
 class fuzz_run {
  public:
   explicit fuzz_run(std::uint8_t config) {
-    pol_ = static_cast<policy>(config & 3);
-    static constexpr std::size_t limits[8] = {1, 5, 16, 40, 100, 256, 1000, 4096};
+    const auto pol = static_cast<policy>(config & 3);
     static constexpr std::size_t replays[8] = {0, 0, 0, 1, 20, 100, 500, 4096};
-    opts_.queue_limit = pol_ == policy::unbounded ? 0 : limits[(config >> 2) & 7];
-    opts_.on_overflow = pol_ == policy::drop_oldest  ? bytecast::overflow_policy::drop_oldest
-                        : pol_ == policy::disconnect ? bytecast::overflow_policy::disconnect
-                                                     : bytecast::overflow_policy::wait;
+    opts_.queue_limit = pol == policy::unbounded ? 0 : limit_table[(config >> 2) & 7];
+    opts_.on_overflow = pol == policy::drop_oldest  ? bytecast::overflow_policy::drop_oldest
+                        : pol == policy::disconnect ? bytecast::overflow_policy::disconnect
+                                                    : bytecast::overflow_policy::wait;
     opts_.replay_limit = replays[(config >> 5) & 7];
     writer_.emplace(ctx_, opts_);
   }
@@ -221,7 +298,7 @@ class fuzz_run {
           cancel_write(in);
           break;
         case 12:
-          if (in.byte() % 4 == 0) reset_writer();  // rarer: it ends all the streams' story
+          writer_op(in.byte());
           break;
         case 13:
           read(in, true);  // a second read while one is pending (a plain read otherwise)
@@ -243,41 +320,57 @@ class fuzz_run {
   // The writer model
   // ------------------------------------------------------------------------------------------
 
-  [[nodiscard]] bool bounded() const { return opts_.queue_limit != 0; }
+  // Marks a call into the library: no completion handler may run inside it.
+  class library_call {
+   public:
+    explicit library_call(fuzz_run& r) : flag_(r.initiating_), was_(std::exchange(flag_, true)) {}
+    library_call(const library_call&) = delete;
+    library_call& operator=(const library_call&) = delete;
+    ~library_call() { flag_ = was_; }
+
+   private:
+    bool& flag_;
+    bool was_;
+  };
 
   [[nodiscard]] bool live(const stream_slot& sl) const {
     return sl.s && sl.m.gen == gen_ && sl.m.counted && sl.m.end != model_stream::end_state::cut;
   }
 
-  [[nodiscard]] bool full(const model_stream& m, std::size_t w) const {
-    return bounded() && m.writer_chunks() != 0 && m.writer_weight() + w > opts_.queue_limit;
+  [[nodiscard]] std::size_t live_count() const {
+    std::size_t n = 0;
+    for (auto& sl : slots_) n += live(sl) ? 1 : 0;
+    return n;
   }
 
+  [[nodiscard]] static bool full(const model_stream& m, std::size_t w) {
+    return m.pol != policy::unbounded && m.writer_chunks() != 0 && m.writer_weight() + w > m.limit;
+  }
+
+  // Only bounded wait streams hold writes back.
   [[nodiscard]] bool any_full(std::size_t w) const {
     for (auto& sl : slots_)
-      if (live(sl) && full(sl.m, w)) return true;
+      if (live(sl) && sl.m.pol == policy::wait && full(sl.m, w)) return true;
     return false;
   }
 
-  [[nodiscard]] bool must_wait(std::size_t w) const {
-    return bounded() && pol_ == policy::wait && (!parked_.empty() || any_full(w));
-  }
+  [[nodiscard]] bool must_wait(std::size_t w) const { return !parked_.empty() || any_full(w); }
 
-  // Delivers one chunk to every live stream, as the policy says; keeps it for replay.
+  // Delivers one chunk to every live stream, as each one's policy says; keeps it for replay.
   void deliver(const chunk_ptr& c) {
     const std::size_t w = c->size();
     for (auto& sl : slots_) {
       if (!live(sl)) continue;
       model_stream& m = sl.m;
       if (full(m, w)) {
-        if (pol_ == policy::disconnect) {
+        if (m.pol == policy::disconnect) {
           m.end = model_stream::end_state::cut;
           m.counted = false;
           continue;
         }
-        if (pol_ == policy::drop_oldest) {
+        if (m.pol == policy::drop_oldest) {
           const std::size_t first = m.offset > 0 ? 1 : 0;
-          while (m.queue.size() > first && m.writer_weight() + w > opts_.queue_limit) {
+          while (m.queue.size() > first && m.writer_weight() + w > m.limit) {
             m.dropped += m.queue[first]->size();
             m.queue.erase(m.queue.begin() + static_cast<std::ptrdiff_t>(first));
             // "The next read completes once with lagged, then continues with what it still
@@ -298,17 +391,24 @@ class fuzz_run {
       }
     }
     written_ += w;
+    update_waits();  // streams may have been cut off
   }
+
+  // The live streams changed (`live` of them now): the waits for streams this satisfies complete.
+  void update_waits(std::size_t live) {
+    for (auto& w : waits_)
+      if (w->expected == outcome::parked && w->satisfied_by(live)) w->expected = outcome::success;
+  }
+  void update_waits() { update_waits(live_count()); }
 
   // A reader took a chunk the writer could see, or a stream went away: waiting writes that now
   // fit are delivered, oldest first.
   void on_space() {
-    if (pol_ != policy::wait || !bounded()) return;
     while (!parked_.empty() && !any_full(parked_.front()->data->size())) {
       pending_write* w = parked_.front();
       parked_.pop_front();
       deliver(w->data);
-      w->expected = pending_write::expect::success;
+      w->expected = outcome::success;
     }
   }
 
@@ -340,6 +440,7 @@ class fuzz_run {
         std::size_t n = 0;
         // asio::write never calls write_some for an empty buffer sequence: no error then.
         const bytecast::error_code expected = how % 4 == 3 && size == 0 ? bytecast::error_code() : expected_sync(c);
+        const library_call call(*this);
         switch (how % 4) {
           case 0:
             n = w.write(data, ec);
@@ -393,13 +494,13 @@ class fuzz_run {
     pw->gen = gen_;
     pw->has_slot = (how & 16) != 0;
     if (!open_) {
-      pw->expected = pending_write::expect::broken_pipe;
+      pw->expected = outcome::broken_pipe;
     } else if (c->empty()) {
-      pw->expected = pending_write::expect::success;
+      pw->expected = outcome::success;
     } else if (must_wait(c->size())) {
-      pw->expected = pending_write::expect::parked;
+      pw->expected = outcome::parked;
     } else {
-      pw->expected = pending_write::expect::success;
+      pw->expected = outcome::success;
     }
     pending_write* p = pw.get();
     auto handler = [this, p](bytecast::error_code ec, std::size_t n) { on_write_complete(p, ec, n); };
@@ -423,32 +524,22 @@ class fuzz_run {
         asio::async_write(*writer_, asio::buffer(*c), handler);
     }
     initiating_ = false;
-    if (p->expected == pending_write::expect::parked)
+    if (p->expected == outcome::parked)
       parked_.push_back(p);
-    else if (p->expected == pending_write::expect::success && !c->empty())
+    else if (p->expected == outcome::success && !c->empty())
       deliver(c);
     writes_.push_back(std::move(pw));
   }
 
   void on_write_complete(pending_write* p, bytecast::error_code ec, std::size_t n) {
-    FUZZ_CHECK(!initiating_, "write %d completed inside its initiating call", p->id);
+    FUZZ_CHECK(!initiating_, "write %d completed inside a call into the library", p->id);
     FUZZ_CHECK(!p->done, "write %d completed twice", p->id);
     p->done = true;
     ++completed_;
-    bytecast::error_code expected;
-    switch (p->expected) {
-      case pending_write::expect::parked:
-        fuzz_fail("write %d of %zu bytes completed with %s while the model has it waiting for room", p->id,
-                  p->data->size(), ec_name(ec).c_str());
-      case pending_write::expect::success:
-        break;
-      case pending_write::expect::aborted:
-        expected = asio::error::operation_aborted;
-        break;
-      case pending_write::expect::broken_pipe:
-        expected = asio::error::broken_pipe;
-        break;
-    }
+    FUZZ_CHECK(p->expected != outcome::parked,
+               "write %d of %zu bytes completed with %s while the model has it waiting for room", p->id,
+               p->data->size(), ec_name(ec).c_str());
+    const bytecast::error_code expected = expected_ec(p->expected);
     FUZZ_CHECK(ec == expected, "write %d of %zu bytes completed with %s, expected %s", p->id, p->data->size(),
                ec_name(ec).c_str(), ec_name(expected).c_str());
     FUZZ_CHECK(n == (ec ? 0 : p->data->size()), "write %d of %zu bytes completed with n = %zu", p->id, p->data->size(),
@@ -468,75 +559,219 @@ class fuzz_run {
     if (cancellable.empty()) return;
     pending_write* p = cancellable[k % cancellable.size()];
     // Only a write still waiting can be withdrawn; after poll() every other one has completed.
-    FUZZ_CHECK(p->expected == pending_write::expect::parked, "write %d is pending but not waiting", p->id);
+    FUZZ_CHECK(p->expected == outcome::parked, "write %d is pending but not waiting", p->id);
     for (auto it = parked_.begin(); it != parked_.end(); ++it)
       if (*it == p) {
         parked_.erase(it);
         break;
       }
-    p->expected = pending_write::expect::aborted;
-    p->signal.emit(asio::cancellation_type::terminal);
+    p->expected = outcome::aborted;
+    {
+      const library_call call(*this);
+      p->signal.emit(asio::cancellation_type::terminal);
+    }
     // The write behind it may fit now (it was waiting in line, not for room).
     on_space();
   }
 
   void close() {
-    writer_->close();
-    model_close();
+    {
+      const library_call call(*this);
+      writer_->close();
+    }
+    model_close({});
   }
 
-  void model_close() {
+  void close_with_reason(unsigned i) {
+    const bytecast::error_code reason = close_reason(i);
+    {
+      const library_call call(*this);
+      writer_->close(reason);  // close({}) for the first reason
+    }
+    model_close(reason);
+  }
+
+  // Only the first close counts.
+  void model_close(bytecast::error_code reason) {
     if (!open_) return;
     open_ = false;
+    close_reason_ = reason;
     for (auto& sl : slots_)
-      if (live(sl) && sl.m.end == model_stream::end_state::open) sl.m.end = model_stream::end_state::closed;
-    for (pending_write* p : parked_) p->expected = pending_write::expect::broken_pipe;
+      if (live(sl) && sl.m.end == model_stream::end_state::open) {
+        sl.m.end = model_stream::end_state::closed;
+        sl.m.reason = reason;
+      }
+    for (pending_write* p : parked_) p->expected = outcome::broken_pipe;
     parked_.clear();
+    for (auto& w : waits_)
+      if (w->expected == outcome::parked) w->expected = outcome::broken_pipe;
   }
 
   void reset_writer() {
-    // Move-assigning closes the old writer; its streams keep what they have, then the sentinel.
-    model_close();
-    writer_ = bytecast::byte_writer(ctx_, opts_);
+    // Move-assigning closes the old writer; its streams keep what they have, then the sentinel
+    // (or the reason it was closed with before).
+    model_close({});
+    {
+      const library_call call(*this);
+      writer_ = bytecast::byte_writer(ctx_, opts_);
+    }
     ++gen_;
     open_ = true;
+    close_reason_ = {};
     replay_.clear();
     replay_weight_ = 0;
     written_ = 0;
   }
 
+  // Opcode 12: the rarer operations on the writer, by the argument's low two bits.
+  void writer_op(std::uint8_t b) {
+    const unsigned rest = b >> 2;
+    switch (b % 4) {
+      case 0:
+        reset_writer();  // it ends all the streams' story
+        break;
+      case 1:
+        close_with_reason(rest);
+        break;
+      case 2:
+        start_wait(rest);
+        break;
+      default:
+        cancel_wait(rest);
+        break;
+    }
+  }
+
+  // A new stream's options from its argument byte `b` (bit 2: replay) and, for some limits, the
+  // next byte: bits 4-5 the policy (unset, wait, drop_oldest, disconnect), bits 6-7 the limit
+  // (unset; 0; 1 + the next byte; limit_table[the next byte % 8]).
+  static bytecast::stream_options read_options(std::uint8_t b, script& in) {
+    static constexpr bytecast::overflow_policy policies[3] = {
+        bytecast::overflow_policy::wait, bytecast::overflow_policy::drop_oldest, bytecast::overflow_policy::disconnect};
+    bytecast::stream_options o;
+    o.replay = (b & 4) != 0;
+    if (const unsigned p = (b >> 4) & 3; p != 0) o.on_overflow = policies[p - 1];
+    switch (b >> 6) {
+      case 1:
+        o.queue_limit = 0;
+        break;
+      case 2:
+        o.queue_limit = 1 + std::size_t{in.byte()};
+        break;
+      case 3:
+        o.queue_limit = limit_table[in.byte() % 8];
+        break;
+      default:
+        break;
+    }
+    return o;
+  }
+
+  // A stream of the writer, spelt stream() or stream(replay) when it leaves its limit and policy
+  // to the writer, stream(options) otherwise.
+  bytecast::byte_stream subscribe(const bytecast::stream_options& o) {
+    const library_call call(*this);
+    if (!o.queue_limit && !o.on_overflow) return o.replay ? writer_->stream(bytecast::replay) : writer_->stream();
+    return writer_->stream(o);
+  }
+
+  // The model of a stream made now with `o`.
+  [[nodiscard]] model_stream fresh_model(const bytecast::stream_options& o) const {
+    model_stream m;
+    m.gen = gen_;
+    m.limit = o.queue_limit.value_or(opts_.queue_limit);
+    m.pol = m.limit == 0 ? policy::unbounded : to_policy(o.on_overflow.value_or(opts_.on_overflow));
+    m.replayed = o.replay;
+    if (o.replay)
+      for (auto& c : replay_) m.queue.push_back(c);
+    if (!open_) {
+      m.end = model_stream::end_state::closed;
+      m.reason = close_reason_;
+      m.counted = false;
+    }
+    return m;
+  }
+
   void new_stream(script& in) {
     const std::uint8_t b = in.byte();
-    stream_slot& sl = slots_[b % stream_slots];
-    const bool with_replay = (b & 4) != 0;
-    const bool assign = (b & 8) != 0;
-    auto fresh = [&] {
-      model_stream m;
-      m.gen = gen_;
-      m.replayed = with_replay;
-      if (with_replay)
-        for (auto& c : replay_) m.queue.push_back(c);
-      if (!open_) {
-        m.end = model_stream::end_state::closed;
-        m.counted = false;
-      }
-      return m;
-    };
-    if (sl.s && assign) {
+    const bytecast::stream_options o = read_options(b, in);
+    const std::size_t i = b % stream_slots;
+    stream_slot& sl = slots_[i];
+    if (sl.s && (b & 8) != 0) {
       // Move-assigning over a stream destroys it (its read is aborted, its queue released) after
-      // the new one joined: the room it leaves may go to the new one at once.
+      // the new one joined: waits for streams see one more first, and the room the old one
+      // leaves may go to the new one at once.
       before_destroy(sl);
       const bool was_current = sl.m.gen == gen_;
-      sl.s = with_replay ? writer_->stream(bytecast::replay) : writer_->stream();
-      sl.m = fresh();
+      {
+        const library_call call(*this);
+        sl.s = subscribe(o);
+      }
+      if (open_) update_waits(live_count() + 1);
+      sl.m = fresh_model(o);
+      update_waits();
       if (was_current) on_space();
     } else {
-      if (sl.s) drop_stream(b % stream_slots);
-      sl.s.emplace(with_replay ? writer_->stream(bytecast::replay) : writer_->stream());
-      sl.m = fresh();
+      if (sl.s) drop_stream(i);
+      sl.s.emplace(subscribe(o));
+      sl.m = fresh_model(o);
+      update_waits();
     }
     FUZZ_CHECK(sl.s->writer_id() == writer_->id(), "writer_id() %llu of a new stream, writer id() %llu",
                static_cast<unsigned long long>(sl.s->writer_id()), static_cast<unsigned long long>(writer_->id()));
+  }
+
+  // Starts a wait for streams; `arg`: bits 0-2 n, bit 3 async_wait_no_streams instead, bit 4
+  // bound to a cancellation slot.
+  void start_wait(unsigned arg) {
+    pending_wait* p = waits_.emplace_back(std::make_unique<pending_wait>()).get();
+    p->id = ++next_id_;
+    p->n = arg & 7;
+    p->for_none = (arg & 8) != 0;
+    p->has_slot = (arg & 16) != 0;
+    p->expected = !open_                         ? outcome::broken_pipe
+                  : p->satisfied_by(live_count()) ? outcome::success
+                                                  : outcome::parked;
+    auto handler = [this, p](bytecast::error_code ec) { on_wait_complete(p, ec); };
+    auto start = [&](auto h) {
+      if (p->for_none)
+        writer_->async_wait_no_streams(std::move(h));
+      else
+        writer_->async_wait_for_streams(p->n, std::move(h));
+    };
+    ++started_;
+    const library_call call(*this);
+    if (p->has_slot)
+      start(asio::bind_cancellation_slot(p->signal.slot(), handler));
+    else
+      start(handler);
+  }
+
+  void on_wait_complete(pending_wait* p, bytecast::error_code ec) {
+    FUZZ_CHECK(!initiating_, "%s (%d) completed inside a call into the library", p->what().c_str(), p->id);
+    FUZZ_CHECK(!p->done, "%s (%d) completed twice", p->what().c_str(), p->id);
+    p->done = true;
+    ++completed_;
+    FUZZ_CHECK(p->expected != outcome::parked, "%s (%d) completed with %s; the model has it waiting (%zu live)",
+               p->what().c_str(), p->id, ec_name(ec).c_str(), live_count());
+    FUZZ_CHECK(ec == expected_ec(p->expected), "%s (%d) completed with %s, expected %s", p->what().c_str(), p->id,
+               ec_name(ec).c_str(), ec_name(expected_ec(p->expected)).c_str());
+  }
+
+  // Cancels one of the pending slot-bound waits; `arg`: bits 0-1 the cancellation type (none
+  // cancels nothing), the others which wait.
+  void cancel_wait(unsigned arg) {
+    std::vector<pending_wait*> cancellable;
+    for (auto& w : waits_)
+      if (!w->done && w->has_slot) cancellable.push_back(w.get());
+    if (cancellable.empty()) return;
+    pending_wait* p = cancellable[(arg >> 2) % cancellable.size()];
+    // After poll() every wait that is not waiting has completed.
+    FUZZ_CHECK(p->expected == outcome::parked, "%s (%d) is pending but not waiting", p->what().c_str(), p->id);
+    const auto type = cancellation_types[arg % 4];
+    if (type != asio::cancellation_type::none) p->expected = outcome::aborted;
+    const library_call call(*this);
+    p->signal.emit(type);
   }
 
   void before_destroy(stream_slot& sl) {
@@ -547,6 +782,7 @@ class fuzz_run {
     const bool was_current = sl.m.gen == gen_;
     sl.m = model_stream{};
     sl.m.counted = false;
+    update_waits();
     if (was_current) on_space();
   }
 
@@ -554,7 +790,10 @@ class fuzz_run {
     stream_slot& sl = slots_[i];
     if (!sl.s) return;
     before_destroy(sl);
-    sl.s.reset();
+    {
+      const library_call call(*this);
+      sl.s.reset();
+    }
     after_destroy(sl);
   }
 
@@ -573,7 +812,7 @@ class fuzz_run {
       ++started_;
       initiating_ = true;
       auto check = [this, probe](bytecast::error_code ec, auto&&...) {
-        FUZZ_CHECK(!initiating_, "a second read completed inside its initiating call");
+        FUZZ_CHECK(!initiating_, "a second read completed inside a call into the library");
         FUZZ_CHECK(++*probe == 1, "a second read completed twice");
         FUZZ_CHECK(ec == asio::error::already_started, "a second read completed with %s", ec_name(ec).c_str());
         ++completed_;
@@ -651,17 +890,15 @@ class fuzz_run {
   void cancel_read(script& in) {
     const std::uint8_t a = in.byte();
     stream_slot& sl = slots_[a % stream_slots];
-    static constexpr asio::cancellation_type types[4] = {asio::cancellation_type::terminal,
-                                                         asio::cancellation_type::partial,
-                                                         asio::cancellation_type::total, asio::cancellation_type::none};
-    const auto type = types[(a / 4) % 4];
+    const auto type = cancellation_types[(a / 4) % 4];
     if (sl.op && sl.op->has_slot && type != asio::cancellation_type::none) sl.op->cancelled = true;
+    const library_call call(*this);
     sl.signal.emit(type);  // with no read pending (or none bound to the slot): nothing happens
   }
 
   // Completion of a read: compares it with what the model says the read takes now.
   void on_read_complete(std::size_t slot_index, pending_read* p, bytecast::error_code ec, bytes got, bool empty) {
-    FUZZ_CHECK(!initiating_, "%s (read %d) completed inside its initiating call", name(p->kind), p->id);
+    FUZZ_CHECK(!initiating_, "%s (read %d) completed inside a call into the library", name(p->kind), p->id);
     stream_slot& sl = slots_[slot_index];
     ++completed_;
     // The slot's op is this one, unless the stream was destroyed (then the op was detached).
@@ -749,6 +986,11 @@ class fuzz_run {
                    ec_name(ec).c_str(), got.size());
         return false;
       case model_stream::end_state::closed:
+        if (m.reason) {  // for every read from now on
+          FUZZ_CHECK(ec == m.reason && got.empty(), "%s after the backlog completed with %s, expected the reason %s",
+                     what, ec_name(ec).c_str(), ec_name(m.reason).c_str());
+          return true;
+        }
         if (some)
           FUZZ_CHECK(ec == asio::error::eof && got.empty(), "%s at the sentinel completed with %s, expected eof", what,
                      ec_name(ec).c_str());
@@ -773,7 +1015,11 @@ class fuzz_run {
     stream_slot& sl = slots_[i];
     if (!sl.s) return;
     bytecast::error_code ec;
-    auto b = sl.s->try_next(ec);
+    std::span<const std::byte> b;
+    {
+      const library_call call(*this);
+      b = sl.s->try_next(ec);
+    }
     if (sl.op) {
       FUZZ_CHECK(ec == asio::error::already_started && b.empty(), "try_next during a pending read: %s",
                  ec_name(ec).c_str());
@@ -831,16 +1077,20 @@ class fuzz_run {
     FUZZ_CHECK(writer_->is_open() == open_, "is_open() %d, model %d", writer_->is_open() ? 1 : 0, open_ ? 1 : 0);
     for (auto& w : writes_)
       if (!w->done)
-        FUZZ_CHECK(w->expected == pending_write::expect::parked, "write %d (%zu bytes) did not complete", w->id,
+        FUZZ_CHECK(w->expected == outcome::parked, "write %d (%zu bytes) did not complete", w->id,
                    w->data->size());
-    // Bounded writers never let a stream hold more than the limit, or one chunk that came alone.
-    if (bounded() && pol_ != policy::disconnect)
-      for (std::size_t i = 0; i < slots_.size(); ++i) {
-        const model_stream& m = slots_[i].m;
-        FUZZ_CHECK(!live(slots_[i]) || m.replayed || m.writer_weight() <= opts_.queue_limit || m.writer_chunks() <= 1,
-                   "stream %zu holds %zu bytes in %zu chunks over a limit of %zu", i, m.writer_weight(),
-                   m.writer_chunks(), opts_.queue_limit);
-      }
+    for (auto& w : waits_)
+      if (!w->done)
+        FUZZ_CHECK(w->expected == outcome::parked, "%s (%d) did not complete (%zu live streams)", w->what().c_str(),
+                   w->id, counted);
+    // A bounded stream never holds more than its limit, or one chunk that came alone.
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      const model_stream& m = slots_[i].m;
+      FUZZ_CHECK(!live(slots_[i]) || m.pol == policy::unbounded || m.replayed || m.writer_weight() <= m.limit ||
+                     m.writer_chunks() <= 1,
+                 "stream %zu holds %zu bytes in %zu chunks over its limit of %zu", i, m.writer_weight(),
+                 m.writer_chunks(), m.limit);
+    }
   }
 
   // The end of the script: close, drain every stream through the model, destroy everything.
@@ -852,10 +1102,11 @@ class fuzz_run {
       if (!sl.s) continue;
       FUZZ_CHECK(!sl.op || sl.op->kind == read_kind::read_zero, "stream %zu: a read still pending after close", i);
       for (int guard = 0; guard < 100000; ++guard) {
+        // The writer is closed: with nothing queued or lagged, the read gives the stream's end.
+        const bool end = sl.m.queue.empty() && !sl.m.lagged;
         bytecast::error_code ec;
         auto b = sl.s->try_next(ec);
         FUZZ_CHECK(ec != asio::error::would_block, "stream %zu: would_block after close", i);
-        const bool end = (!ec && b.empty()) || ec == asio::error::eof || ec == bytecast::error::overflowed;
         check_take(sl.m, read_kind::next, 0, ec, bytes(b.begin(), b.end()), b.empty(), "try_next (drain)", true);
         if (end) break;
       }
@@ -874,20 +1125,21 @@ class fuzz_run {
 
   asio::io_context ctx_;
   bytecast::writer_options opts_;
-  policy pol_ = policy::unbounded;
   std::optional<bytecast::byte_writer> writer_;
   int gen_ = 0;
   bool open_ = true;
+  bytecast::error_code close_reason_;  // what the first close gave, once closed
   std::deque<chunk_ptr> replay_;
   std::size_t replay_weight_ = 0;
   std::uint64_t written_ = 0;
   std::deque<pending_write*> parked_;
   std::vector<std::unique_ptr<pending_write>> writes_;
+  std::vector<std::unique_ptr<pending_wait>> waits_;
   std::array<stream_slot, stream_slots> slots_;
   std::vector<std::unique_ptr<pending_read>> orphans_;
   std::uint64_t write_counter_ = 0;
   int next_id_ = 0;
-  bool initiating_ = false;
+  bool initiating_ = false;  // inside a call into the library (library_call): no handler may run
   std::uint64_t started_ = 0, completed_ = 0;
 };
 

@@ -11,15 +11,22 @@
 // cancellation slot fired by a timer, and `||` with a short timer), probe misuse (a second read
 // while one is pending: already_started), sleep, drop their stream (also with a read pending:
 // operation_aborted), or read through a stalled_monitor with a tiny timeout; readers that join
-// late, with and without replay; writers that are closed or destroyed mid-run.
+// late, with and without replay; writers that are closed (sometimes with a reason) or destroyed
+// mid-run. Each reader's stream has its own options (API.md section 6): the writer's limit and
+// policy, or its own limit, policy or both, so policies mix on one writer; some writers serve
+// only drop_oldest, disconnect and unbounded streams. Producers sometimes wait for streams (or
+// for none) before they write, cancelling the wait after a while.
 //
 // Every chunk (and every typed value) carries its writer, producer and sequence number and a
 // pattern that depends on them, so each reader checks what it got: whole, intact chunks; per
 // producer strictly increasing sequence numbers (nothing duplicated or reordered); nothing lost
-// except what the policy allows: drop_oldest gaps add up to dropped() and come after a lagged
-// read, disconnect gives a prefix and then overflowed, the others lose nothing; nothing written
-// before a stream joined (unless replayed, within replay_limit). Every callback operation must
-// complete exactly once and never inline; every bounded async write too.
+// except what the stream's policy allows: drop_oldest gaps add up to dropped() and come after a
+// lagged read, disconnect gives a prefix and then overflowed, the others lose nothing; nothing
+// written before a stream joined (unless replayed, within replay_limit); after everything, the
+// sentinel, or the reason of a writer closed with one (never both). Every callback operation
+// must complete exactly once and never inline; every async write and wait for streams too. A
+// writer none of whose streams is a bounded wait one never fails a write with would_block, and
+// never holds an async write back (a cancellation never aborts it).
 //
 // Decisions come from per-actor generators derived from the seed, so a seed replays the same
 // decisions (the thread interleaving is the machine's). The seed is printed first; the program
@@ -95,7 +102,8 @@ struct statistics {
       items_read{0}, bytes_read{0}, lagged{0}, multi_lagged{0}, overflowed{0}, sentinels{0}, cancels{0},
       or_timer_won{0}, monitor_timeouts{0}, already_started{0}, dropped_streams{0}, dropped_pending{0},
       dropped_elsewhere{0}, churned{0}, late_joiners{0}, replay_streams{0}, monitors{0}, writers_closed_mid{0},
-      writers_destroyed_mid{0}, callback_ops{0};
+      writers_destroyed_mid{0}, callback_ops{0}, own_options{0}, reasons{0}, closed_with_reason{0}, stream_waits{0},
+      stream_waits_met{0}, stream_waits_cancelled{0}, viewer_only_writes{0};
 };
 statistics stats;
 
@@ -117,6 +125,23 @@ const char* name(policy p) {
       return "disconnect";
   }
   return "?";
+}
+
+policy to_policy(bytecast::overflow_policy p) {
+  return p == bytecast::overflow_policy::drop_oldest  ? policy::drop_oldest
+         : p == bytecast::overflow_policy::disconnect ? policy::disconnect
+                                                      : policy::wait;
+}
+
+bytecast::overflow_policy to_overflow(policy p) {
+  return p == policy::drop_oldest  ? bytecast::overflow_policy::drop_oldest
+         : p == policy::disconnect ? bytecast::overflow_policy::disconnect
+                                   : bytecast::overflow_policy::wait;
+}
+
+template <class T>
+T pick(std::mt19937_64& rng, T lo, T hi) {  // inclusive
+  return lo + static_cast<T>(rng() % static_cast<std::uint64_t>(hi - lo + 1));
 }
 
 std::uint64_t mix(std::uint64_t x) {
@@ -196,14 +221,55 @@ bool check_item(const item& v) { return v.pad == item_pad(v.writer, v.producer, 
 
 struct writer_config {
   bool typed = false;
-  policy pol = policy::unbounded;
-  std::size_t limit = 0;   // queue_limit (0 for unbounded)
-  std::size_t replay = 0;  // replay_limit
+  policy pol = policy::unbounded;  // the default of its streams
+  std::size_t limit = 0;           // queue_limit (0 for unbounded)
+  std::size_t replay = 0;          // replay_limit
   int producers = 1;
   bool destroy_mid_run = false;  // the owner producer destroys the writer at a random time
   bool close_mid_run = false;    // the controller closes it at a random time
   bool keep_to_end = false;      // kept (closed) until every reader finished, then checked
+  bool viewers_only = false;     // no stream of it is a bounded wait one: nothing holds it back
+  bytecast::error_code reason;   // what the controller closes it with (none: close())
+
+  // The limit of a stream made with `o`: its own, or the writer's (0: unbounded).
+  [[nodiscard]] std::size_t limit_of(const bytecast::stream_options& o) const { return o.queue_limit.value_or(limit); }
+  // Its policy: unbounded for a limit of 0 (whatever the policy), else its own or the writer's.
+  [[nodiscard]] policy policy_of(const bytecast::stream_options& o) const {
+    return limit_of(o) == 0 ? policy::unbounded : to_policy(o.on_overflow.value_or(to_overflow(pol)));
+  }
+  // Whether such a stream holds the writer back (bounded, wait).
+  [[nodiscard]] bool holds_back(const bytecast::stream_options& o) const { return policy_of(o) == policy::wait; }
 };
+
+// A queue limit: items for typed writers, bytes for byte writers.
+std::size_t random_limit(std::mt19937_64& rng, bool typed) {
+  return typed ? pick<std::size_t>(rng, 1, 64) : std::size_t{64} << pick<int>(rng, 0, 7);  // 64 .. 8192 bytes
+}
+
+// A stream's options: the writer's limit and policy, or its own limit, policy or both (a limit of
+// 0 now and then: unbounded whatever the policy). A viewers-only writer gets no bounded wait
+// stream.
+bytecast::stream_options random_stream_options(std::mt19937_64& rng, const writer_config& c, bool replay) {
+  bytecast::stream_options o;
+  o.replay = replay;
+  const unsigned which = static_cast<unsigned>(rng() % 4);  // bit 0: a policy, bit 1: a limit
+  if ((which & 1) != 0) o.on_overflow = to_overflow(static_cast<policy>(pick<int>(rng, 1, 3)));
+  if ((which & 2) != 0) o.queue_limit = rng() % 5 == 0 ? 0 : random_limit(rng, c.typed);
+  if (c.viewers_only && c.holds_back(o))
+    o.on_overflow = rng() % 2 == 0 ? bytecast::overflow_policy::drop_oldest : bytecast::overflow_policy::disconnect;
+  return o;
+}
+
+// A stream of `w`, spelt stream() or stream(replay) when `o` leaves the limit and the policy to
+// the writer.
+template <class Writer>
+auto make_stream(Writer& w, const bytecast::stream_options& o) {
+  if (!o.queue_limit && !o.on_overflow) return o.replay ? w.stream(bytecast::replay) : w.stream();
+  return w.stream(o);
+}
+
+// How a writer was first closed: the reason of the first close counts.
+enum class first_close { open, clean, reason };
 
 struct producer_state {
   std::atomic<std::uint32_t> next_seq{0};  // successful writes so far = next sequence number
@@ -221,6 +287,7 @@ struct writer_slot {
   std::optional<bytecast::typed_writer<item>> tw_storage;
   std::mutex life;                  // held to create streams, close or destroy the writer
   std::atomic<bool> retire{false};  // producers stop (the writer is about to be destroyed)
+  std::atomic<first_close> closed{first_close::open};  // how it was first closed; set with `life` held
   std::atomic<int> producers_running{0};
   std::vector<std::unique_ptr<producer_state>> producers;
 
@@ -237,16 +304,27 @@ struct writer_slot {
     for (std::uint64_t s = a; s < b; ++s) sum += weight(p, static_cast<std::uint32_t>(s));
     return sum;
   }
-  // Destroys the writer (with `life` held).
+  // Destroys the writer (with `life` held): a close() if it was open.
   void destroy_locked() {
+    if (alive()) note_close(first_close::clean);
     bw = nullptr;
     tw = nullptr;
     bw_storage.reset();
     tw_storage.reset();
   }
+  // Closes the writer with its configured reason, if any (with `life` held).
   void close_locked() {
-    if (bw != nullptr) bw->close();
-    if (tw != nullptr) tw->close();
+    if (!alive()) return;
+    note_close(cfg.reason ? first_close::reason : first_close::clean);
+    if (bw != nullptr) cfg.reason ? bw->close(cfg.reason) : bw->close();
+    if (tw != nullptr) cfg.reason ? tw->close(cfg.reason) : tw->close();
+  }
+
+ private:
+  void note_close(first_close how) {
+    if (closed.load() != first_close::open) return;  // only the first close counts
+    closed.store(how);
+    if (how == first_close::reason) stats.closed_with_reason.fetch_add(1, std::memory_order_relaxed);
   }
 };
 
@@ -263,7 +341,7 @@ struct producer_view {
   std::uint32_t lagged_before_first = 0;
 };
 
-enum class end_kind { running, sentinel, overflowed, dropped, dropped_pending, failed };
+enum class end_kind { running, sentinel, reason, overflowed, dropped, dropped_pending, failed };
 
 const char* name(end_kind e) {
   switch (e) {
@@ -271,6 +349,8 @@ const char* name(end_kind e) {
       return "running";
     case end_kind::sentinel:
       return "sentinel";
+    case end_kind::reason:
+      return "close reason";
     case end_kind::overflowed:
       return "overflowed";
     case end_kind::dropped:
@@ -288,6 +368,9 @@ struct reader_state {
   int round = 0, id = 0;
   writer_slot* slot = nullptr;
   bool replay = false, monitor = false, late = false;
+  bool own_options = false;        // its stream_options set a limit or a policy
+  policy pol = policy::unbounded;  // its stream's, after the writer's defaults
+  std::size_t limit = 0;           // 0 for unbounded
   std::uint64_t seed = 0;
   std::vector<producer_view> per;
 
@@ -317,12 +400,12 @@ struct reader_state {
     va_start(args, fmt);
     std::vsnprintf(buf, sizeof buf, fmt, args);
     va_end(args);
-    fail("round %d reader %d (writer %u: %s %s%s%s%s): %s", round, id, slot->index, slot->cfg.typed ? "typed" : "bytes",
-         name(slot->cfg.pol), replay ? ", replay" : "", monitor ? ", monitor" : "", late ? ", late" : "", buf);
+    fail("round %d reader %d (writer %u: %s; stream %s limit %zu%s%s%s%s): %s", round, id, slot->index,
+         slot->cfg.typed ? "typed" : "bytes", name(pol), limit, own_options ? " (its own)" : "",
+         replay ? ", replay" : "", monitor ? ", monitor" : "", late ? ", late" : "", buf);
   }
 
   [[nodiscard]] bool single_producer() const { return per.size() == 1; }
-  [[nodiscard]] policy pol() const { return slot->cfg.pol; }
 
   // One item (a whole chunk or a value) of producer p with sequence number seq.
   void on_item(std::uint32_t w, std::uint32_t p, std::uint32_t seq) {
@@ -335,7 +418,7 @@ struct reader_state {
       v.lagged_before_first = lagged_since;
       if (!replay && seq < v.lo)
         error("producer %u seq %u was written before the stream joined (first after: %" PRIu64 ")", p, seq, v.lo);
-      if (!replay && pol() == policy::drop_oldest && single_producer() && lagged_since > 0 && seq == v.lo)
+      if (!replay && pol == policy::drop_oldest && single_producer() && lagged_since > 0 && seq == v.lo)
         error("lagged before the first item, though nothing before it could have been dropped");
     } else {
       if (static_cast<std::int64_t>(seq) <= v.last)
@@ -343,9 +426,9 @@ struct reader_state {
       const std::uint64_t gap = seq - static_cast<std::uint64_t>(v.last) - 1;
       if (gap != 0) {
         v.gap_weight += slot->weight_range(p, static_cast<std::uint64_t>(v.last) + 1, seq);
-        if (pol() != policy::drop_oldest)
+        if (pol != policy::drop_oldest)
           error("producer %u: %" PRIu64 " items lost before seq %u (policy %s loses nothing)", p, gap, seq,
-                name(pol()));
+                name(pol));
         else if (single_producer() && lagged_since == 0)
           error("producer %u: %" PRIu64 " items dropped before seq %u without a lagged read", p, gap, seq);
       } else if (single_producer() && lagged_since > 0) {
@@ -360,7 +443,7 @@ struct reader_state {
 
   void on_lagged() {
     stats.lagged.fetch_add(1, std::memory_order_relaxed);
-    if (pol() != policy::drop_oldest) error("lagged from a %s writer", name(pol()));
+    if (pol != policy::drop_oldest) error("lagged on a %s stream", name(pol));
     if (!partial.empty()) error("lagged in the middle of a chunk (%zu bytes of it read)", partial.size());
     // The API: the next read completes once with lagged, "then continues with what it still
     // holds". A second lagged before any item breaks that (and can starve a reader for good).
@@ -415,17 +498,28 @@ struct reader_state {
     on_item(v.writer, v.producer, v.seq);
   }
 
-  void on_sentinel(std::uint64_t dropped) {
-    stats.sentinels.fetch_add(1, std::memory_order_relaxed);
-    if (!partial.empty()) error("the sentinel in the middle of a chunk (%zu bytes of it read)", partial.size());
+  // The sentinel, or the writer's close reason: after everything written before the close.
+  void on_end(end_kind how, std::uint64_t dropped) {
+    (how == end_kind::sentinel ? stats.sentinels : stats.reasons).fetch_add(1, std::memory_order_relaxed);
+    if (!partial.empty()) error("the %s in the middle of a chunk (%zu bytes of it read)", name(how), partial.size());
     lagged_at_end = lagged_since;
     dropped_at_end = dropped;
-    end = end_kind::sentinel;
+    end = how;
+  }
+
+  // Whether `ec` is the reason the writer was closed with.
+  [[nodiscard]] bool is_reason(bytecast::error_code ec) const { return slot->cfg.reason && ec == slot->cfg.reason; }
+
+  // What every read completes with once the stream ended (eof after the sentinel).
+  [[nodiscard]] bytecast::error_code after_end() const {
+    if (end == end_kind::overflowed) return bytecast::error::overflowed;
+    if (end == end_kind::reason) return slot->cfg.reason;
+    return asio::error::eof;
   }
 
   void on_overflowed(std::uint64_t dropped) {
     stats.overflowed.fetch_add(1, std::memory_order_relaxed);
-    if (pol() != policy::disconnect) error("overflowed from a %s writer", name(pol()));
+    if (pol != policy::disconnect) error("overflowed on a %s stream", name(pol));
     if (!partial.empty()) error("overflowed in the middle of a chunk (%zu bytes of it read)", partial.size());
     dropped_at_end = dropped;
     end = end_kind::overflowed;
@@ -562,11 +656,6 @@ asio::cancellation_type random_cancellation_type(std::mt19937_64& rng) {
   }
 }
 
-template <class T>
-T pick(std::mt19937_64& rng, T lo, T hi) {  // inclusive
-  return lo + static_cast<T>(rng() % static_cast<std::uint64_t>(hi - lo + 1));
-}
-
 // How a read ended, for the reader loops.
 enum class step { more, finished, stop };
 
@@ -592,7 +681,7 @@ step on_next_result(reader_state& rs, bytecast::error_code ec, std::span<const s
                     bool abort_allowed) {
   if (!ec) {
     if (b.empty()) {
-      rs.on_sentinel(dropped);
+      rs.on_end(end_kind::sentinel, dropped);
       return step::finished;
     }
     rs.on_chunk(b);
@@ -604,6 +693,10 @@ step on_next_result(reader_state& rs, bytecast::error_code ec, std::span<const s
   }
   if (ec == bytecast::error::overflowed) {
     rs.on_overflowed(dropped);
+    return step::finished;
+  }
+  if (rs.is_reason(ec)) {
+    rs.on_end(end_kind::reason, dropped);
     return step::finished;
   }
   if (ec == asio::error::operation_aborted && abort_allowed) return step::more;
@@ -625,7 +718,7 @@ step on_read_some_result(reader_state& rs, bytecast::error_code ec, std::span<co
     return step::more;
   }
   if (ec == asio::error::eof) {  // the sentinel, for async_read_some
-    rs.on_sentinel(dropped);
+    rs.on_end(end_kind::sentinel, dropped);
     return step::finished;
   }
   return on_next_result(rs, ec, {}, dropped, abort_allowed);
@@ -823,18 +916,18 @@ asio::awaitable<void> byte_reader(std::shared_ptr<reader_state> rs, bytecast::by
     if (l->destroyed_while_pending) stats.dropped_pending.fetch_add(1, std::memory_order_relaxed);
   }
   if (st == step::finished && l->stream) {
-    // After the sentinel: eof, every time. After overflowed: overflowed again.
-    const bool was_overflowed = rs->end == end_kind::overflowed;
+    // After the sentinel: eof, every time. After overflowed or the reason: the same again.
+    const bytecast::error_code again = rs->after_end();
     bytecast::error_code ec;
     (void)l->stream->try_next(ec);
-    if (was_overflowed ? ec != bytecast::error::overflowed : ec != asio::error::eof)
+    if (ec != again)
       rs->error("try_next after the end: '%s'", ec.message().c_str());
     auto [ec2, b] = co_await l->stream->async_next(tuple_awaitable);
-    if (was_overflowed ? ec2 != bytecast::error::overflowed : ec2 != asio::error::eof)
+    if (ec2 != again)
       rs->error("async_next after the end: '%s'", ec2.message().c_str());
     char c;
     auto [ec3, n] = co_await l->stream->async_read_some(asio::buffer(&c, 1), tuple_awaitable);
-    if (was_overflowed ? ec3 != bytecast::error::overflowed : ec3 != asio::error::eof)
+    if (ec3 != again)
       rs->error("async_read_some after the end: '%s'", ec3.message().c_str());
   }
   l->stream.reset();
@@ -853,7 +946,7 @@ step on_value_result(reader_state& rs, bytecast::error_code ec, const std::optio
                      bool abort_allowed) {
   if (!ec) {
     if (!v) {
-      rs.on_sentinel(dropped);
+      rs.on_end(end_kind::sentinel, dropped);
       return step::finished;
     }
     rs.on_value(*v);
@@ -866,6 +959,10 @@ step on_value_result(reader_state& rs, bytecast::error_code ec, const std::optio
   }
   if (ec == bytecast::error::overflowed) {
     rs.on_overflowed(dropped);
+    return step::finished;
+  }
+  if (rs.is_reason(ec)) {
+    rs.on_end(end_kind::reason, dropped);
     return step::finished;
   }
   if (ec == asio::error::operation_aborted && abort_allowed) return step::more;
@@ -967,13 +1064,13 @@ asio::awaitable<void> typed_reader(std::shared_ptr<reader_state> rs, typed_strea
     if (l->destroyed_while_pending) stats.dropped_pending.fetch_add(1, std::memory_order_relaxed);
   }
   if (st == step::finished && l->stream) {
-    const bool was_overflowed = rs->end == end_kind::overflowed;
+    const bytecast::error_code again = rs->after_end();
     bytecast::error_code ec;
     (void)l->stream->try_next(ec);
-    if (was_overflowed ? ec != bytecast::error::overflowed : ec != asio::error::eof)
+    if (ec != again)
       rs->error("try_next after the end: '%s'", ec.message().c_str());
     auto [ec2, v] = co_await l->stream->async_next(tuple_awaitable);
-    if (was_overflowed ? ec2 != bytecast::error::overflowed : ec2 != asio::error::eof)
+    if (ec2 != again)
       rs->error("async_next after the end: '%s'", ec2.message().c_str());
   }
   l->stream.reset();
@@ -1064,9 +1161,9 @@ asio::awaitable<void> monitor_reader(std::shared_ptr<reader_state> rs, Stream st
     }
   }
   if (st == step::finished) {
-    const bool was_overflowed = rs->end == end_kind::overflowed;
+    const bytecast::error_code again = rs->after_end();
     auto [ec, v] = co_await monitor.async_next(tuple_awaitable);
-    if (was_overflowed ? ec != bytecast::error::overflowed : ec != asio::error::eof)
+    if (ec != again)
       rs->error("monitor async_next after the end: '%s'", ec.message().c_str());
   }
 }
@@ -1077,15 +1174,17 @@ asio::awaitable<void> monitor_reader(std::shared_ptr<reader_state> rs, Stream st
 
 enum class write_result { ok, closed, would_block, aborted };
 
-// Waits for an async write's completion, checking that it completes exactly once and not inline.
-// The producer thread runs no handlers: a completion on it is an inline one.
+// Waits for an async write's (or a wait for streams') completion, checking that it completes
+// exactly once and not inline. The producer thread runs no handlers: a completion on it is an
+// inline one.
 struct async_write_wait {
   std::promise<bytecast::error_code> done;
   std::atomic<int> calls{0};
   std::thread::id producer_thread = std::this_thread::get_id();
+  const char* what = "";
   void complete(bytecast::error_code ec) {
-    if (std::this_thread::get_id() == producer_thread) fail("an async write completed inside its initiating call");
-    if (calls.fetch_add(1) != 0) return fail("an async write completed twice");
+    if (std::this_thread::get_id() == producer_thread) fail("%s completed inside its initiating call", what);
+    if (calls.fetch_add(1) != 0) return fail("%s completed twice", what);
     done.set_value(ec);
   }
 };
@@ -1110,15 +1209,17 @@ void producer(asio::io_context& ctx, writer_slot& ws, std::uint32_t p, std::uint
   const int pause_max_us = pick<int>(rng, 0, 400);
   unsigned burst = 0;
   std::uint64_t since_check = 0;
-  auto wait_async = [&](auto start, const char* what) -> write_result {
+  // Starts an asynchronous operation with `start` and waits for it; with `cancel`, cancels it
+  // (through its slot) within `max_delay` unless it completed by then.
+  auto wait_async = [&](auto start, const char* what, bool cancel, int max_delay_us = 300) -> write_result {
     auto w = std::make_shared<async_write_wait>();
+    w->what = what;
     auto fut = w->done.get_future();
     asio::cancellation_signal signal;
-    const bool cancel = ws.cfg.pol == policy::wait && rng() % 4 == 0;
     start(asio::bind_cancellation_slot(
         signal.slot(), asio::bind_executor(strand, [w](bytecast::error_code ec, auto&&...) { w->complete(ec); })));
     if (cancel) {
-      std::this_thread::sleep_for(std::chrono::microseconds(pick<int>(rng, 0, 300)));
+      std::this_thread::sleep_for(std::chrono::microseconds(pick<int>(rng, 0, max_delay_us)));
       // Emitted on the strand that runs the handler, so it never races the completion.
       std::promise<void> emitted;
       asio::post(strand, [&signal, &emitted, w] {
@@ -1133,24 +1234,70 @@ void producer(asio::io_context& ctx, writer_slot& ws, std::uint32_t p, std::uint
       std::_Exit(3);
     }
     auto r = classify(fut.get(), what);
+    if (r == write_result::aborted && !cancel) fail("%s completed with operation_aborted without a cancellation", what);
+    return r;
+  };
+  // An async write, cancelled now and then. Nothing holds a viewers-only writer back: such a
+  // write completes at once, so a cancellation never aborts it.
+  auto write_async = [&](auto start, const char* what) -> write_result {
+    const write_result r = wait_async(start, what, rng() % 4 == 0);
     if (r == write_result::aborted) {
-      if (!cancel) fail("%s completed with operation_aborted without a cancellation", what);
       stats.write_cancelled.fetch_add(1, std::memory_order_relaxed);
+      if (ws.cfg.viewers_only) fail("writer %u (viewers only): %s was held back and cancelled", ws.index, what);
     }
     return r;
   };
+  // Waits for demand as a lazy producer would: for at least `n` streams, or for none; cancelled
+  // after a while unless it completed by then.
+  auto wait_for_demand = [&](bool for_none, std::size_t n) {
+    stats.stream_waits.fetch_add(1, std::memory_order_relaxed);
+    const char* what = for_none ? "async_wait_no_streams" : "async_wait_for_streams";
+    auto start = [&](auto h) {
+      auto begin = [&](auto& w) {
+        if (for_none)
+          w.async_wait_no_streams(std::move(h));
+        else
+          w.async_wait_for_streams(n, std::move(h));
+      };
+      if (ws.cfg.typed)
+        begin(*ws.tw);
+      else
+        begin(*ws.bw);
+    };
+    switch (wait_async(start, what, true, 3000)) {
+      case write_result::ok:
+        stats.stream_waits_met.fetch_add(1, std::memory_order_relaxed);
+        break;
+      case write_result::aborted:
+        stats.stream_waits_cancelled.fetch_add(1, std::memory_order_relaxed);
+        break;
+      case write_result::closed:
+        if (ws.cfg.typed ? ws.tw->is_open() : ws.bw->is_open())
+          fail("writer %u: %s completed with broken_pipe, but the writer is open", ws.index, what);
+        break;
+      case write_result::would_block:
+        fail("writer %u: %s completed with would_block", ws.index, what);
+        break;
+    }
+  };
+  if (rng() % 4 == 0) wait_for_demand(false, 1);  // start once someone listens
 
   for (;;) {
     if (stop.load(std::memory_order_relaxed) || ws.retire.load(std::memory_order_relaxed)) break;
     if (owner && ws.cfg.destroy_mid_run && steady::now() >= destroy_at) break;
-    // Backpressure for unbounded writers: the readers publish their backlogs.
-    if (ws.cfg.pol == policy::unbounded && ++since_check % 32 == 0) {
+    // Now and then, wait for more streams than there are, or for none (both usually cancelled).
+    if (rng() % 256 == 0) {
+      const std::size_t count = ws.cfg.typed ? ws.tw->stream_count() : ws.bw->stream_count();
+      wait_for_demand(rng() % 2 == 0, count + pick<std::size_t>(rng, 0, 2));
+    }
+    // Backpressure for unbounded streams: the readers publish their backlogs.
+    if (++since_check % 32 == 0) {
       for (int k = 0; k < 200; ++k) {
         std::size_t worst = 0;
         {
           std::lock_guard lock(ws.readers_mutex);
           for (auto& r : ws.readers)
-            if (!r->done.load(std::memory_order_relaxed))
+            if (r->pol == policy::unbounded && !r->done.load(std::memory_order_relaxed))
               worst = std::max(worst, r->backlog.load(std::memory_order_relaxed));
         }
         if (worst < 2000) break;
@@ -1202,11 +1349,11 @@ void producer(asio::io_context& ctx, writer_slot& ws, std::uint32_t p, std::uint
           r = classify(e.code(), "asio::write");
         }
       } else if (how < 70 || (bounded_wait && how < 85)) {
-        r = wait_async([&](auto h) { w.async_write(asio::buffer(bytes), std::move(h)); }, "async_write");
+        r = write_async([&](auto h) { w.async_write(asio::buffer(bytes), std::move(h)); }, "async_write");
       } else if (how < 85) {
-        r = wait_async([&](auto h) { w.async_write_some(asio::buffer(bytes), std::move(h)); }, "async_write_some");
+        r = write_async([&](auto h) { w.async_write_some(asio::buffer(bytes), std::move(h)); }, "async_write_some");
       } else {
-        r = wait_async([&](auto h) { asio::async_write(w, asio::buffer(bytes), std::move(h)); }, "asio::async_write");
+        r = write_async([&](auto h) { asio::async_write(w, asio::buffer(bytes), std::move(h)); }, "asio::async_write");
       }
     } else {
       auto& w = *ws.tw;
@@ -1224,12 +1371,13 @@ void producer(asio::io_context& ctx, writer_slot& ws, std::uint32_t p, std::uint
           r = classify(e.code(), "typed write(T&&)");
         }
       } else {
-        r = wait_async([&](auto h) { w.async_write(std::move(v), std::move(h)); }, "typed async_write");
+        r = write_async([&](auto h) { w.async_write(std::move(v), std::move(h)); }, "typed async_write");
       }
     }
     if (r == write_result::closed) break;
     if (r == write_result::would_block) {
       stats.write_would_block.fetch_add(1, std::memory_order_relaxed);
+      if (ws.cfg.viewers_only) fail("writer %u (viewers only): a write failed with would_block", ws.index);
       std::this_thread::sleep_for(std::chrono::microseconds(pick<int>(rng, 10, 200)));
       continue;
     }
@@ -1238,6 +1386,7 @@ void producer(asio::io_context& ctx, writer_slot& ws, std::uint32_t p, std::uint
     ++seq;
     ps.next_seq.store(seq, std::memory_order_release);
     stats.writes.fetch_add(1, std::memory_order_relaxed);
+    if (ws.cfg.viewers_only) stats.viewer_only_writes.fetch_add(1, std::memory_order_relaxed);
     if (++burst >= burst_max) {
       burst = 0;
       if (pause_max_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(pick<int>(rng, 0, pause_max_us)));
@@ -1279,22 +1428,23 @@ struct churn_counts {
 
 void churner(round_context& rc, std::uint64_t seed, const std::atomic<bool>& stop, churn_counts& cc) {
   std::mt19937_64 rng(seed);
-  auto handler = [&cc](const char* what) {
-    return [&cc, what](bytecast::error_code ec, auto&&...) {
-      if (ec && ec != asio::error::operation_aborted && ec != bytecast::error::lagged &&
-          ec != bytecast::error::overflowed && ec != asio::error::eof)
-        fail("%s of a stream destroyed at once completed with '%s'", what, ec.message().c_str());
-      cc.completed.fetch_add(1);
-    };
-  };
   for (std::uint64_t i = 0; !stop.load(std::memory_order_relaxed); ++i) {
     if (i % 16 == 0) std::this_thread::sleep_for(100us);
     auto& w = *rc.writers[rng() % rc.writers.size()];
+    // A stream of a writer closed with a reason may read that reason.
+    auto handler = [&cc, reason = w.cfg.reason](const char* what) {
+      return [&cc, what, reason](bytecast::error_code ec, auto&&...) {
+        if (ec && ec != asio::error::operation_aborted && ec != bytecast::error::lagged &&
+            ec != bytecast::error::overflowed && ec != asio::error::eof && ec != reason)
+          fail("%s of a stream destroyed at once completed with '%s'", what, ec.message().c_str());
+        cc.completed.fetch_add(1);
+      };
+    };
     std::unique_lock lock(w.life);
     if (!w.alive()) continue;
-    const bool replay = rng() % 2 == 0;
+    const auto o = random_stream_options(rng, w.cfg, rng() % 2 == 0);
     if (!w.cfg.typed) {
-      auto s = replay ? w.bw->stream(bytecast::replay) : w.bw->stream();
+      auto s = make_stream(*w.bw, o);
       lock.unlock();
       cc.started.fetch_add(1);
       switch (rng() % 3) {
@@ -1312,7 +1462,7 @@ void churner(round_context& rc, std::uint64_t seed, const std::atomic<bool>& sto
         }
       }
     } else {
-      auto s = replay ? w.tw->stream(bytecast::replay) : w.tw->stream();
+      auto s = make_stream(*w.tw, o);
       lock.unlock();
       cc.started.fetch_add(1);
       s.async_next(handler("typed async_next"));
@@ -1329,6 +1479,10 @@ void spawn_reader(round_context& rc, writer_slot& ws, std::mt19937_64& rng, bool
   rs->slot = &ws;
   rs->late = late;
   rs->replay = ws.cfg.replay != 0 && rng() % 2 == 0;
+  const bytecast::stream_options o = random_stream_options(rng, ws.cfg, rs->replay);
+  rs->own_options = o.queue_limit || o.on_overflow;
+  rs->limit = ws.cfg.limit_of(o);
+  rs->pol = ws.cfg.policy_of(o);
   rs->monitor = rng() % 4 == 0;
   rs->seed = mix(rc.seed ^ (static_cast<std::uint64_t>(rc.round) << 32) ^ static_cast<std::uint64_t>(rs->id) << 8);
   rs->per.resize(ws.producers.size());
@@ -1350,6 +1504,7 @@ void spawn_reader(round_context& rc, writer_slot& ws, std::mt19937_64& rng, bool
   if (late) stats.late_joiners.fetch_add(1, std::memory_order_relaxed);
   if (rs->replay) stats.replay_streams.fetch_add(1, std::memory_order_relaxed);
   if (rs->monitor) stats.monitors.fetch_add(1, std::memory_order_relaxed);
+  if (rs->own_options) stats.own_options.fetch_add(1, std::memory_order_relaxed);
   auto finish_join = [&] {
     for (std::size_t p = 0; p < ws.producers.size(); ++p)
       rs->per[p].hi = ws.producers[p]->next_seq.load(std::memory_order_acquire) + std::uint64_t{1};
@@ -1360,14 +1515,14 @@ void spawn_reader(round_context& rc, writer_slot& ws, std::mt19937_64& rng, bool
     rc.readers.push_back(rs);
   };
   if (!ws.cfg.typed) {
-    auto s = rs->replay ? ws.bw->stream(bytecast::replay) : ws.bw->stream();
+    auto s = make_stream(*ws.bw, o);
     finish_join();
     if (rs->monitor)
       asio::co_spawn(strand, monitor_reader(rs, std::move(s)), done);
     else
       asio::co_spawn(strand, byte_reader(rs, std::move(s)), done);
   } else {
-    auto s = rs->replay ? ws.tw->stream(bytecast::replay) : ws.tw->stream();
+    auto s = make_stream(*ws.tw, o);
     finish_join();
     if (rs->monitor)
       asio::co_spawn(strand, monitor_reader(rs, std::move(s)), done);
@@ -1383,8 +1538,14 @@ void verify(reader_state& rs) {
     rs.error("%" PRIu64 " callback operations started, %" PRIu64 " completed", rs.initiated, rs.completed);
   if (rs.end == end_kind::running) rs.error("never finished");
   if (rs.end == end_kind::failed) return;
-  const bool lossy = ws.cfg.pol == policy::drop_oldest;
-  const bool reached_end = rs.end == end_kind::sentinel;
+  // The writer's first close decides how its streams end: with its reason, or the sentinel.
+  const first_close how = ws.closed.load();
+  if (rs.end == end_kind::sentinel && how == first_close::reason)
+    rs.error("the sentinel, though the writer was first closed with a reason");
+  if (rs.end == end_kind::reason && how != first_close::reason)
+    rs.error("the close reason, though the writer was first closed without one");
+  const bool lossy = rs.pol == policy::drop_oldest;
+  const bool reached_end = rs.end == end_kind::sentinel || rs.end == end_kind::reason;
   std::uint64_t known_gaps = 0, min_initial = 0, max_initial = 0, replayed = 0;
   for (std::uint32_t p = 0; p < rs.per.size(); ++p) {
     const producer_view& v = rs.per[p];
@@ -1434,47 +1595,55 @@ void verify(reader_state& rs) {
     if (reached_end && (rs.dropped_at_end != 0) != (rs.lagged_total != 0))
       rs.error("dropped() is %" PRIu64 " with %" PRIu64 " lagged reads", rs.dropped_at_end, rs.lagged_total);
     if (reached_end && rs.single_producer() && rs.lagged_at_end != 0)
-      rs.error("a lagged read just before the sentinel, but nothing after the last item was dropped");
+      rs.error("a lagged read just before the %s, but nothing after the last item was dropped", name(rs.end));
   }
   if (rs.lagged_repeats != 0)
     rs.error("%" PRIu64 " times a lagged read followed another with no item between (of %" PRIu64
              " lagged reads): each gap must come after exactly one lagged read",
              rs.lagged_repeats, rs.lagged_total);
   if (!lossy && rs.lagged_total != 0)
-    rs.error("%" PRIu64 " lagged reads from a %s writer", rs.lagged_total, name(ws.cfg.pol));
+    rs.error("%" PRIu64 " lagged reads on a %s stream", rs.lagged_total, name(rs.pol));
 }
 
 writer_config random_writer(std::mt19937_64& rng) {
   writer_config c;
   c.typed = rng() % 2 == 0;
   c.pol = static_cast<policy>(rng() % 4);
-  if (c.pol != policy::unbounded) {
-    if (c.typed)
-      c.limit = pick<std::size_t>(rng, 1, 64);
-    else
-      c.limit = std::size_t{64} << pick<int>(rng, 0, 7);  // 64 .. 8192 bytes
-  }
+  if (c.pol != policy::unbounded) c.limit = random_limit(rng, c.typed);
+  // A writer whose own default does not hold it back may serve only streams that never do.
+  c.viewers_only = c.pol != policy::wait && rng() % 3 == 0;
   if (rng() % 2 == 0) c.replay = c.typed ? pick<std::size_t>(rng, 1, 32) : pick<std::size_t>(rng, 64, 16384);
   c.producers = rng() % 3 == 0 ? 2 : 1;
   const unsigned fate = static_cast<unsigned>(rng() % 10);
   c.destroy_mid_run = fate < 2;
   c.close_mid_run = fate >= 2 && fate < 4;
   c.keep_to_end = fate >= 4 && fate < 7;
+  // Not timed_out (a monitor's own), nor eof or overflowed (the ends the readers tell apart).
+  if (rng() % 2 == 0)
+    c.reason = make_error_code(rng() % 2 == 0 ? asio::error::connection_reset : asio::error::connection_aborted);
   return c;
+}
+
+std::string describe(const writer_config& c) {
+  char buf[300];
+  std::snprintf(buf, sizeof buf, "%s %s limit %zu replay %zu x%d%s%s%s%s%s", c.typed ? "typed" : "bytes", name(c.pol),
+                c.limit, c.replay, c.producers, c.viewers_only ? ", viewers only" : "",
+                c.destroy_mid_run ? ", destroyed mid-run" : "", c.close_mid_run ? ", closed mid-run" : "",
+                c.reason ? ", closed with " : "", c.reason ? c.reason.message().c_str() : "");
+  return buf;
 }
 
 void dump_round(round_context& rc) {
   std::fprintf(stderr, "stress: round %d state:\n", rc.round);
   for (auto& w : rc.writers)
-    std::fprintf(stderr, "  writer %u: %s %s limit %zu replay %zu producers %d alive %d running %d\n", w->index,
-                 w->cfg.typed ? "typed" : "bytes", name(w->cfg.pol), w->cfg.limit, w->cfg.replay, w->cfg.producers,
+    std::fprintf(stderr, "  writer %u: %s; alive %d running %d\n", w->index, describe(w->cfg).c_str(),
                  w->alive() ? 1 : 0, w->producers_running.load());
   for (auto& r : rc.readers)
     if (!r->done.load())
       std::fprintf(stderr,
-                   "  reader %d (writer %u%s%s%s): not done (%s); last op %s (%s), %" PRIu64 " items, %" PRIu64
-                   " callback ops started, %" PRIu64 " completed, backlog %zu\n",
-                   r->id, r->slot->index, r->replay ? ", replay" : "", r->monitor ? ", monitor" : "",
+                   "  reader %d (writer %u, %s limit %zu%s%s%s): not done (%s); last op %s (%s), %" PRIu64
+                   " items, %" PRIu64 " callback ops started, %" PRIu64 " completed, backlog %zu\n",
+                   r->id, r->slot->index, name(r->pol), r->limit, r->replay ? ", replay" : "", r->monitor ? ", monitor" : "",
                    r->late ? ", late" : "", name(r->end), r->last_op, r->pending, r->items, r->initiated, r->completed,
                    r->backlog.load());
 }
@@ -1495,9 +1664,7 @@ bool run_round(int round, std::uint64_t seed, double seconds, bool verbose) {
     ws->cfg = random_writer(rng);
     bytecast::writer_options o;
     o.queue_limit = ws->cfg.limit;
-    o.on_overflow = ws->cfg.pol == policy::drop_oldest  ? bytecast::overflow_policy::drop_oldest
-                    : ws->cfg.pol == policy::disconnect ? bytecast::overflow_policy::disconnect
-                                                        : bytecast::overflow_policy::wait;
+    o.on_overflow = to_overflow(ws->cfg.pol);
     o.replay_limit = ws->cfg.replay;
     if (ws->cfg.typed)
       ws->tw = &ws->tw_storage.emplace(rc.ctx, o);
@@ -1508,12 +1675,7 @@ bool run_round(int round, std::uint64_t seed, double seconds, bool verbose) {
   }
   if (verbose) {
     std::printf("round %d: %d io threads, %.2f s;", round, threads, seconds);
-    for (auto& w : rc.writers)
-      std::printf(" [%s %s limit %zu replay %zu x%d%s]", w->cfg.typed ? "typed" : "bytes", name(w->cfg.pol),
-                  w->cfg.limit, w->cfg.replay, w->cfg.producers,
-                  w->cfg.destroy_mid_run ? " destroy"
-                  : w->cfg.close_mid_run ? " close"
-                                         : "");
+    for (auto& w : rc.writers) std::printf(" [%s]", describe(w->cfg).c_str());
     std::printf("\n");
   }
 
@@ -1638,12 +1800,7 @@ bool run_round(int round, std::uint64_t seed, double seconds, bool verbose) {
   const bool ok = failure_count() == failures_before;
   if (!ok) {
     std::fprintf(stderr, "stress: round %d failed; its set-up:", round);
-    for (auto& w : rc.writers)
-      std::fprintf(stderr, " [writer %u: %s %s limit %zu replay %zu producers %d%s]", w->index,
-                   w->cfg.typed ? "typed" : "bytes", name(w->cfg.pol), w->cfg.limit, w->cfg.replay, w->cfg.producers,
-                   w->cfg.destroy_mid_run ? " destroyed mid-run"
-                   : w->cfg.close_mid_run ? " closed mid-run"
-                                          : "");
+    for (auto& w : rc.writers) std::fprintf(stderr, " [writer %u: %s]", w->index, describe(w->cfg).c_str());
     std::fprintf(stderr, "\n");
   }
   return ok;
@@ -1688,19 +1845,24 @@ int main(int argc, char** argv) {
   const double took = std::chrono::duration<double>(steady::now() - start).count();
   std::printf("stress: %" PRIu64 " rounds in %.1f s: %" PRIu64 " writes (%" PRIu64 " would_block, %" PRIu64
               " cancelled, %" PRIu64 " empty), %" PRIu64 " items / %" PRIu64 " bytes read; %" PRIu64 " lagged (%" PRIu64
-              " right after another), %" PRIu64 " overflowed, %" PRIu64 " sentinels; %" PRIu64 " slot cancels, %" PRIu64
+              " right after another), %" PRIu64 " overflowed, %" PRIu64 " sentinels, %" PRIu64 " close reasons; %" PRIu64
+              " slot cancels, %" PRIu64
               " || timer wins, %" PRIu64 " monitor timeouts, %" PRIu64 " already_started probes; %" PRIu64
               " callback ops; streams: %" PRIu64 " dropped, %" PRIu64 " dropped with a read pending (%" PRIu64
-              " of them from another thread), %" PRIu64 " late, %" PRIu64 " replay, %" PRIu64 " monitored, %" PRIu64
-              " made, read and destroyed at once; writers: %" PRIu64 " closed and %" PRIu64 " destroyed mid-run\n",
+              " of them from another thread), %" PRIu64 " late, %" PRIu64 " replay, %" PRIu64 " with their own options, %" PRIu64
+              " monitored, %" PRIu64 " made, read and destroyed at once; writers: %" PRIu64 " closed and %" PRIu64
+              " destroyed mid-run, %" PRIu64 " closed with a reason, %" PRIu64 " writes to viewers-only writers; %" PRIu64
+              " waits for streams (%" PRIu64 " met, %" PRIu64 " cancelled)\n",
               stats.rounds.load(), took, stats.writes.load(), stats.write_would_block.load(),
               stats.write_cancelled.load(), stats.empty_writes.load(), stats.items_read.load(), stats.bytes_read.load(),
               stats.lagged.load(), stats.multi_lagged.load(), stats.overflowed.load(), stats.sentinels.load(),
-              stats.cancels.load(), stats.or_timer_won.load(), stats.monitor_timeouts.load(),
+              stats.reasons.load(), stats.cancels.load(), stats.or_timer_won.load(), stats.monitor_timeouts.load(),
               stats.already_started.load(), stats.callback_ops.load(), stats.dropped_streams.load(),
               stats.dropped_pending.load() + stats.dropped_elsewhere.load(), stats.dropped_elsewhere.load(),
-              stats.late_joiners.load(), stats.replay_streams.load(), stats.monitors.load(), stats.churned.load(),
-              stats.writers_closed_mid.load(), stats.writers_destroyed_mid.load());
+              stats.late_joiners.load(), stats.replay_streams.load(), stats.own_options.load(), stats.monitors.load(),
+              stats.churned.load(), stats.writers_closed_mid.load(), stats.writers_destroyed_mid.load(),
+              stats.closed_with_reason.load(), stats.viewer_only_writes.load(), stats.stream_waits.load(),
+              stats.stream_waits_met.load(), stats.stream_waits_cancelled.load());
   const std::size_t n = failure_count();
   if (n != 0) {
     std::printf("stress: FAILED: %zu failures in %d of %d rounds (seed %" PRIu64 ")\n", n, failed_rounds, round, seed);
