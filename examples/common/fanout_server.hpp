@@ -1,7 +1,7 @@
-// What the tcp_fanout and http_fanout examples share: the command line, the feed (stdin, or a
-// generated one) that goes into ONE bytecast::byte_writer, the accept loop, SIGINT/SIGTERM, and
-// `server::stream_to`, which pipes one client's byte_stream into its socket. Each example's
-// main.cpp adds only its protocol on top.
+// The fan-out server that tcp_fanout and http_fanout share: ONE bytecast::byte_writer, fed from
+// a feed_source (fanout_feed.hpp); the accept loop; one coroutine per connection, in which the
+// protocol (each example's main.cpp) calls `server::stream_to` to pipe the client's
+// byte_stream into its socket; SIGINT/SIGTERM and the drain; and `run()`, the common main().
 //
 // Everything runs on one thread (one io_context, run by main): no locks, and the writer never
 // writes while a session looks at it.
@@ -11,23 +11,23 @@
 #include <bytecast/bytecast.hpp> // first: it prepares Asio for coroutines on every compiler
 
 #include "asio_backend.hpp" // asio::, standalone or Boost.Asio
+#include "fanout_feed.hpp"
+#include "fanout_log.hpp"
+#include "fanout_options.hpp"
+#include "fanout_wire.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <array>
-#include <charconv>
 #include <chrono>
 #include <csignal>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <exception>
 #include <functional>
 #include <iostream>
-#include <limits>
+#include <memory>
 #include <optional>
 #include <set>
 #include <span>
@@ -37,239 +37,12 @@
 #include <system_error>
 #include <utility>
 #include <variant>
-#include <vector>
 
 namespace fanout {
 
 using asio::ip::tcp;
 using namespace std::chrono_literals;
 using namespace asio::experimental::awaitable_operators;
-
-// ---------------------------------------------------------------------------------------------
-// The command line
-
-struct options {
-  asio::ip::address bind = asio::ip::address_v4::loopback(); // --bind: loopback unless told
-  std::uint16_t port = 0;                                    // --port: 0 picks a free one
-  bytecast::writer_options writer{};                         // --policy, --queue-limit, --replay
-  bool generate = false;                                     // --generate even if stdin is not a terminal
-  double rate = 10;                                          // --rate: generated lines per second, 0 = no pause
-  std::uint64_t count = 0;                                   // --count: generated lines, 0 = no end
-  std::size_t wait_for_clients = 0;                          // --wait-for-clients: feed once N receive it
-  std::chrono::milliseconds stats{0};                        // --stats: interval of the stats line, 0 = off
-  std::chrono::milliseconds drain{5000};                     // --drain-timeout after the feed's end or a signal
-  std::chrono::milliseconds write_timeout{5000};             // --write-timeout: a client that takes no bytes, 0 = none
-};
-
-inline constexpr double min_rate = 0.001;   // --rate: a line every 1000 s
-inline constexpr double max_rate = 1000000; // --rate: a line every microsecond
-
-namespace detail {
-
-template <class T>
-[[nodiscard]] std::optional<T> parse_number(std::string_view text) {
-  T value{};
-  const char* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (ec != std::errc{} || ptr != end) return std::nullopt;
-  return value;
-}
-
-// "65536", "64k", "4m": bytes, with an optional binary suffix (KiB, MiB, GiB).
-[[nodiscard]] inline std::optional<std::size_t> parse_size(std::string_view text) {
-  std::size_t unit = 1;
-  if (!text.empty()) {
-    switch (text.back()) {
-      case 'k': case 'K': unit = std::size_t{1} << 10; break;
-      case 'm': case 'M': unit = std::size_t{1} << 20; break;
-      case 'g': case 'G': unit = std::size_t{1} << 30; break;
-      default: break;
-    }
-    if (unit != 1) text.remove_suffix(1);
-  }
-  auto value = parse_number<std::size_t>(text);
-  if (!value || *value > std::numeric_limits<std::size_t>::max() / unit) return std::nullopt;
-  return *value * unit;
-}
-
-inline void print_usage(std::ostream& out, std::string_view program, std::string_view summary) {
-  out << "usage: " << program << " [options]\n"
-      << summary << "\n"
-      << "The feed is stdin when stdin is not a terminal (its end ends the feed), else generated lines.\n"
-      << "A closed stdin is an error (exit 2) unless --generate.\n"
-      << "\n"
-      << "options:\n"
-      << "  --port N             port to listen on (default 0: pick a free one; printed on stdout)\n"
-      << "  --bind ADDR          address to listen on (default 127.0.0.1)\n"
-      << "  --policy P           wait | drop_oldest | disconnect: what happens when a client's queue\n"
-      << "                       is full (default wait; needs --queue-limit)\n"
-      << "  --queue-limit BYTES  per-client queue limit, 0 = unbounded (default 0)\n"
-      << "  --replay BYTES       recent bytes a new client gets first (default 0)\n"
-      << "  --generate           generated feed even when stdin is not a terminal\n"
-      << "  --rate N             generated lines per second, 0.001 to 1000000, or 0 = no pause\n"
-      << "                       (default 10)\n"
-      << "  --count N            generated lines in total, then the feed ends (default 0: no end)\n"
-      << "  --wait-for-clients N start the feed once N clients are there to receive it (default 0:\n"
-      << "                       at once)\n"
-      << "  --stats MS           a stats line on stderr every MS ms, when it changed (default 0: off)\n"
-      << "  --drain-timeout MS   after the feed's end or SIGINT/SIGTERM, how long clients may take\n"
-      << "                       to receive what is queued for them (default 5000)\n"
-      << "  --write-timeout MS   a client that takes no bytes for MS ms is dropped (default 5000;\n"
-      << "                       0: never)\n"
-      << "  --help               this text\n"
-      << "BYTES take an optional k, m or g suffix (KiB, MiB, GiB).\n";
-}
-
-[[noreturn]] inline void usage_error(std::string_view program, std::string_view summary, const std::string& what) {
-  std::cerr << program << ": " << what << "\n\n";
-  print_usage(std::cerr, program, summary);
-  std::exit(2);
-}
-
-} // namespace detail
-
-/// Parses the command line shared by both servers. Bad options: usage on stderr, exit 2;
-/// --help: usage on stdout, exit 0.
-[[nodiscard]] inline options parse_options(int argc, char** argv, std::string_view program,
-                                           std::string_view summary) {
-  options o;
-  std::vector<std::string_view> args(argv + 1, argv + argc);
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    std::string_view name = args[i];
-    std::optional<std::string_view> inline_value; // --name=value
-    if (auto eq = name.find('='); name.starts_with("--") && eq != std::string_view::npos) {
-      inline_value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-    }
-    auto fail = [&](const std::string& what) { detail::usage_error(program, summary, what); };
-    auto value = [&]() -> std::string_view {
-      if (inline_value) return *inline_value;
-      if (i + 1 == args.size()) fail(std::string(name) + " needs a value");
-      return args[++i];
-    };
-    auto size_value = [&]() {
-      auto v = detail::parse_size(value());
-      if (!v) fail(std::string(name) + ": expected a byte count such as 65536, 64k or 4m");
-      return *v;
-    };
-    auto millis_value = [&]() {
-      auto v = detail::parse_number<std::uint32_t>(value());
-      if (!v) fail(std::string(name) + ": expected milliseconds");
-      return std::chrono::milliseconds(*v);
-    };
-
-    if (name == "--help" || name == "-h") {
-      detail::print_usage(std::cout, program, summary);
-      std::exit(0);
-    } else if (name == "--port") {
-      auto v = detail::parse_number<std::uint16_t>(value());
-      if (!v) fail("--port: expected a number from 0 to 65535");
-      o.port = *v;
-    } else if (name == "--bind") {
-      bytecast::error_code ec;
-      o.bind = asio::ip::make_address(std::string(value()), ec);
-      if (ec) fail("--bind: expected an IPv4 or IPv6 address");
-    } else if (name == "--policy") {
-      std::string_view p = value();
-      if (p == "wait") o.writer.on_overflow = bytecast::overflow_policy::wait;
-      else if (p == "drop_oldest") o.writer.on_overflow = bytecast::overflow_policy::drop_oldest;
-      else if (p == "disconnect") o.writer.on_overflow = bytecast::overflow_policy::disconnect;
-      else fail("--policy: expected wait, drop_oldest or disconnect");
-    } else if (name == "--queue-limit") {
-      o.writer.queue_limit = size_value();
-    } else if (name == "--replay") {
-      o.writer.replay_limit = size_value();
-    } else if (name == "--generate") {
-      if (inline_value) fail("--generate takes no value");
-      o.generate = true;
-    } else if (name == "--rate") {
-      // Bounded so that every rate accepted means what it says: 1/rate seconds must fit the
-      // clock's nanoseconds (1e-10 overflowed into no pause at all) and stay whole
-      // nanoseconds; and the generator keeps up with the fastest (2M lines in 2.0 s at
-      // --rate 1000000 on a 2-vCPU VM).
-      auto v = detail::parse_number<double>(value());
-      if (!v || !(*v == 0 || (*v >= min_rate && *v <= max_rate)))
-        fail("--rate: expected 0 (no pause) or lines per second from 0.001 to 1000000");
-      o.rate = *v;
-    } else if (name == "--count") {
-      auto v = detail::parse_number<std::uint64_t>(value());
-      if (!v) fail("--count: expected a number of lines");
-      o.count = *v;
-    } else if (name == "--wait-for-clients") {
-      auto v = detail::parse_number<std::size_t>(value());
-      if (!v) fail("--wait-for-clients: expected a number of clients");
-      o.wait_for_clients = *v;
-    } else if (name == "--stats") {
-      o.stats = millis_value();
-    } else if (name == "--drain-timeout") {
-      o.drain = millis_value();
-    } else if (name == "--write-timeout") {
-      o.write_timeout = millis_value();
-    } else {
-      fail("unknown option '" + std::string(args[i]) + "'");
-    }
-  }
-  return o;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Framing: what goes around each chunk on the wire
-
-/// Raw bytes, as written (tcp_fanout; http_fanout for HTTP/1.0 clients).
-struct raw_framing {
-  [[nodiscard]] std::array<asio::const_buffer, 1> frame(std::span<const std::byte> bytes) const {
-    return {asio::buffer(bytes.data(), bytes.size())};
-  }
-  [[nodiscard]] asio::const_buffer trailer() const { return {}; }
-};
-
-/// One HTTP/1.1 chunk per bytecast chunk, then the last-chunk `0\r\n\r\n` (http_fanout).
-class chunked_framing {
- public:
-  [[nodiscard]] std::array<asio::const_buffer, 3> frame(std::span<const std::byte> bytes) {
-    auto [end, ec] = std::to_chars(size_line_.data(), size_line_.data() + size_line_.size() - 2, bytes.size(), 16);
-    (void)ec; // 16 hex digits always fit
-    *end++ = '\r';
-    *end++ = '\n';
-    return {asio::buffer(size_line_.data(), static_cast<std::size_t>(end - size_line_.data())),
-            asio::buffer(bytes.data(), bytes.size()), asio::buffer(crlf, 2)};
-  }
-  [[nodiscard]] asio::const_buffer trailer() const { return asio::buffer(last_chunk, 5); }
-
- private:
-  static constexpr const char* crlf = "\r\n";
-  static constexpr const char* last_chunk = "0\r\n\r\n";
-  std::array<char, 20> size_line_{};
-};
-
-// ---------------------------------------------------------------------------------------------
-// Closing a connection
-
-/// The graceful end: our FIN after the last byte, then wait (at most `limit`) for the peer to
-/// close too, reading and discarding what it still sends. Closing with unread input would send
-/// a reset, and a reset can destroy the response the peer has not read yet.
-inline asio::awaitable<void> close_gracefully(tcp::socket& socket, std::chrono::milliseconds limit = 2s) {
-  bytecast::error_code ec;
-  socket.shutdown(tcp::socket::shutdown_send, ec);
-  if (!ec) {
-    auto drain = [](tcp::socket& s) -> asio::awaitable<void> {
-      std::array<char, 4096> sink;
-      bytecast::error_code read_ec;
-      while (!read_ec) co_await s.async_read_some(asio::buffer(sink), asio::redirect_error(asio::use_awaitable, read_ec));
-    };
-    asio::steady_timer timer(co_await asio::this_coro::executor, limit);
-    co_await (drain(socket) || timer.async_wait(asio::redirect_error(asio::use_awaitable, ec)));
-  }
-  socket.close(ec);
-}
-
-/// The abortive end: a reset, and the kernel forgets whatever was still unsent. For a client
-/// that cannot receive a clean end anyway (cut off, or still there when the drain time is up).
-inline void close_abortively(tcp::socket& socket) {
-  bytecast::error_code ec;
-  socket.set_option(asio::socket_base::linger(true, 0), ec);
-  socket.close(ec);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Waiting for clients
@@ -335,23 +108,20 @@ class server {
   /// What a protocol does with a new connection; it returns when the connection is done.
   using session = asio::awaitable<void> (*)(server&, client&);
 
-  /// `feed_fd`: the descriptor the feed is read from (the server closes it), or -1 for the
-  /// generated feed.
-  server(asio::io_context& ctx, const options& opts, std::string_view program, int feed_fd)
+  /// A server of what `source` yields.
+  server(asio::io_context& ctx, const options& opts, std::string_view program, std::unique_ptr<feed_source> source)
       : ctx_(ctx),
         opts_(opts),
-        program_(program),
+        log_(program),
+        source_(std::move(source)),
         writer_(ctx, opts.writer),
         acceptor_(ctx),
         signals_(ctx, SIGINT, SIGTERM),
-        feed_timer_(ctx),
         stats_timer_(ctx),
         drain_timer_(ctx),
         accept_retry_(ctx),
         accept_quiet_(ctx),
-        receiving_(ctx) {
-    if (feed_fd >= 0) stdin_.emplace(ctx, feed_fd);
-  }
+        receiving_(ctx) {}
 
   /// Listens (printing "listening on ADDR:PORT" on stdout), then starts the feed, the signal
   /// handling and the stats line. Throws bytecast::system_error when the address cannot be used.
@@ -367,7 +137,9 @@ class server {
       log("note: --policy has no effect without --queue-limit: every client's queue is unbounded");
 
     asio::co_spawn(ctx_, accept_loop(s), detached_with_log("accept loop"));
-    asio::co_spawn(ctx_, feed(), detached_with_log("feed"));
+    // The feed runs until its source ends, or until shut_down() cancels it through this slot.
+    feeding_ = true;
+    asio::co_spawn(ctx_, feed(), asio::bind_cancellation_slot(feed_cancel_.slot(), detached_with_log("feed")));
     wait_for_signal();
     if (opts_.stats.count() > 0) print_stats_every_interval();
   }
@@ -434,11 +206,7 @@ class server {
   }
 
   /// One line on stderr, prefixed with the program's name.
-  void log(std::string_view text) const {
-    std::string line;
-    line.append(program_).append(": ").append(text).append("\n");
-    std::cerr << line << std::flush;
-  }
+  void log(std::string_view text) const { log_(text); }
   void log(const client& c, std::string_view text) const {
     log("client " + std::to_string(c.id) + " (" + c.peer + "): " + std::string(text));
   }
@@ -493,17 +261,23 @@ class server {
   // --- the feed: the one writer ----------------------------------------------------------------
 
   asio::awaitable<void> feed() {
+    // A shutdown cancels the feed through its slot: every wait below then completes with
+    // operation_aborted (or broken_pipe, the writer being closed), and the feed returns. No
+    // exception for it: the feed looks at every error itself.
+    co_await asio::this_coro::throw_if_cancelled(false);
+    log("feed: " + source_->description());
     if (opts_.wait_for_clients > 0) {
       log("feed: waiting for " + std::to_string(opts_.wait_for_clients) + " clients");
       co_await wait_for_clients(opts_.wait_for_clients);
       if (stopping_) co_return; // a signal came first
       log(std::to_string(opts_.wait_for_clients) + " clients connected: the feed starts");
     }
-    if (stdin_)
-      co_await feed_stdin();
-    else
-      co_await feed_generated();
-    if (!stopping_) shut_down("feed ended after " + std::to_string(writer_.bytes_written()) + " bytes"); // not by a signal
+    const bytecast::error_code end = co_await copy_feed();
+    feeding_ = false;
+    source_.reset(); // closes stdin
+    if (stopping_) co_return; // a signal ended it
+    if (end != asio::error::eof) log("reading the feed: " + end.message());
+    shut_down("feed ended after " + std::to_string(writer_.bytes_written()) + " bytes");
   }
 
   // Once `n` clients receive the feed (they subscribed: each gets it from its first byte on).
@@ -513,55 +287,18 @@ class server {
   // stream_to().
   asio::awaitable<void> wait_for_clients(std::size_t n) { co_await receiving_.wait_for(n); }
 
-  // stdin (a dup of it, see run()), in chunks of what one read returns (at most 64 KiB). A
-  // stream_descriptor works for pipes, terminals and sockets, and (by plain reads, never
-  // through epoll) for regular files.
-  asio::awaitable<void> feed_stdin() {
-    log("feed: stdin");
-    bytecast::error_code ec;
-    std::vector<std::byte> buffer(64 * 1024);
+  // Each piece of the source becomes one chunk of the writer, until the source ends (eof) or
+  // fails (its error), or the server closes the writer (broken_pipe) or cancels the feed.
+  asio::awaitable<bytecast::error_code> copy_feed() {
     for (;;) {
-      std::size_t n = co_await stdin_->async_read_some(asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) {
-        if (ec != asio::error::eof && ec != asio::error::operation_aborted) log("reading stdin: " + ec.message());
-        break;
-      }
+      const feed_piece piece = co_await source_->next();
+      if (piece.error) co_return piece.error;
       // async_write, not write: under `wait` it waits until every client has room (and so
       // stops reading stdin: backpressure up the pipe), under the other policies it never waits.
-      co_await writer_.async_write(asio::buffer(buffer.data(), n), asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) break; // broken_pipe: the writer was closed by a signal
-    }
-    stdin_->close(ec);
-  }
-
-  // "line 000001\n", "line 000002\n", ... at --rate lines per second.
-  asio::awaitable<void> feed_generated() {
-    std::ostringstream what;
-    what << "feed: generated lines, ";
-    if (opts_.rate > 0) what << opts_.rate << " per second"; else what << "no pause";
-    if (opts_.count > 0) what << ", " << opts_.count << " in total";
-    log(what.str());
-    const auto period = opts_.rate > 0 ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                             std::chrono::duration<double>(1.0 / opts_.rate))
-                                       : std::chrono::steady_clock::duration::zero();
-    auto next = std::chrono::steady_clock::now();
-    bytecast::error_code ec;
-    for (std::uint64_t n = 1; opts_.count == 0 || n <= opts_.count; ++n) {
-      std::array<char, 32> line{};
-      const int len = std::snprintf(line.data(), line.size(), "line %06llu\n", static_cast<unsigned long long>(n));
-      co_await writer_.async_write(asio::buffer(line.data(), static_cast<std::size_t>(len)),
+      bytecast::error_code ec;
+      co_await writer_.async_write(asio::buffer(piece.bytes.data(), piece.bytes.size()),
                                    asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) co_return; // the writer was closed by a signal
-      // On schedule: wait only when ahead of it. A timer wakes up late by some microseconds,
-      // so at high rates the lines due meanwhile go out at once; but after a stall (a `wait`
-      // writer waiting for room) the schedule starts again from now, with no burst to catch up.
-      next += period;
-      const auto now = std::chrono::steady_clock::now();
-      if (now - next > max_catch_up) next = now;
-      if (next <= now) continue;
-      feed_timer_.expires_at(next);
-      co_await feed_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) co_return; // cancelled by a signal
+      if (ec) co_return ec;
     }
   }
 
@@ -811,7 +548,6 @@ class server {
   // --drain-timeout to receive what is queued for them. After that time, close what is left:
   // without it a client that never reads would keep the server running for ever.
   void shut_down(const std::string& why) {
-    bytecast::error_code ec;
     stopping_ = true;
     log(why + "; " + std::to_string(connections_.size()) + " clients have " + std::to_string(opts_.drain.count()) +
         " ms to drain");
@@ -819,8 +555,7 @@ class server {
     close_awaiting_request();
     writer_.close(); // every client gets what is queued for it, then the end; wakes a waiting feed
     receiving_.stop();
-    feed_timer_.cancel();
-    if (stdin_) stdin_->cancel(ec);
+    if (feeding_) feed_cancel_.emit(asio::cancellation_type::terminal); // a signal: the feed stops now
     drain_timer_.expires_after(opts_.drain);
     drain_timer_.async_wait([this](bytecast::error_code ec) {
       if (ec || connections_.empty()) return;
@@ -882,17 +617,17 @@ class server {
 
   static constexpr auto cut_off_check_interval = 200ms;
   static constexpr std::size_t max_client_bytes = 64 * 1024; // what a client may send (after its request)
-  static constexpr auto max_catch_up = 100ms; // the generated feed: a longer delay is a stall
   static constexpr auto accept_quiet_time = 2s; // without a failed accept: the episode is over
 
   asio::io_context& ctx_;
   const options opts_;
-  const std::string program_;
+  const logger log_;
+  std::unique_ptr<feed_source> source_; // until the feed ends
+  asio::cancellation_signal feed_cancel_;
+  bool feeding_ = false; // the feed coroutine runs
   bytecast::byte_writer writer_;
   tcp::acceptor acceptor_;
   asio::signal_set signals_;
-  std::optional<asio::posix::stream_descriptor> stdin_;
-  asio::steady_timer feed_timer_;
   asio::steady_timer stats_timer_;
   asio::steady_timer drain_timer_;
   asio::steady_timer accept_retry_; // the accept loop's back-off when accepts fail
@@ -939,7 +674,7 @@ inline int run(int argc, char** argv, std::string_view program, std::string_view
   std::signal(SIGPIPE, SIG_IGN); // a closed stdout must not kill the server
   try {
     asio::io_context ctx;
-    server srv(ctx, opts, program, feed_fd);
+    server srv(ctx, opts, program, make_feed_source(ctx, opts, feed_fd));
     srv.start(s);
     ctx.run();
   } catch (const std::exception& e) {

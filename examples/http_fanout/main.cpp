@@ -2,7 +2,7 @@
 // `GET /stream`, as a chunked HTTP/1.1 response: one HTTP chunk per bytecast chunk, and the
 // last-chunk `0\r\n\r\n` when the feed ends, so `curl -N http://127.0.0.1:PORT/stream` works.
 // Other paths get 404, other methods 405, a malformed request 400 (and the connection closed).
-// Everything else (options, the feed, signals, the pump) lives in ../common/fanout_server.hpp,
+// Everything else (options, the feed, signals, the pump) lives in ../common/fanout_*.hpp,
 // shared with tcp_fanout.
 #include <bytecast/bytecast.hpp> // first: it prepares Asio for coroutines on every compiler
 
