@@ -45,54 +45,6 @@ using namespace std::chrono_literals;
 using namespace asio::experimental::awaitable_operators;
 
 // ---------------------------------------------------------------------------------------------
-// Waiting for clients
-
-/// How many clients receive the feed, and a wait until there are enough (--wait-for-clients).
-/// It stands in for the writer's async_wait_for_streams (API.md section 6) until the library
-/// has it; then server::wait_for_clients() calls that instead, and this class goes.
-class client_count {
- public:
-  explicit client_count(asio::io_context& ctx) : changed_(ctx, std::chrono::steady_clock::time_point::max()) {}
-
-  /// Counts one client for as long as it lives.
-  class hold {
-   public:
-    explicit hold(client_count& count) : count_(count) {
-      ++count_.clients_;
-      count_.changed_.cancel(); // wakes a wait
-    }
-    hold(const hold&) = delete;
-    hold& operator=(const hold&) = delete;
-    ~hold() { --count_.clients_; }
-
-   private:
-    client_count& count_;
-  };
-
-  /// Completes once at least `n` clients are counted, or at once after stop().
-  asio::awaitable<void> wait_for(std::size_t n) {
-    // A timer that never expires is the event: cancel() wakes its waiter, which looks again.
-    // One thread runs everything, so no change can slip in between the look and the wait.
-    while (clients_ < n && !stopped_) {
-      bytecast::error_code ec;
-      changed_.expires_at(std::chrono::steady_clock::time_point::max());
-      co_await changed_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    }
-  }
-
-  /// Ends a wait for good: the server shuts down.
-  void stop() {
-    stopped_ = true;
-    changed_.cancel();
-  }
-
- private:
-  std::size_t clients_ = 0;
-  bool stopped_ = false;
-  asio::steady_timer changed_;
-};
-
-// ---------------------------------------------------------------------------------------------
 // The server
 
 /// One accepted connection, owned by its session coroutine.
@@ -120,8 +72,7 @@ class server {
         stats_timer_(ctx),
         drain_timer_(ctx),
         accept_retry_(ctx),
-        accept_quiet_(ctx),
-        receiving_(ctx) {}
+        accept_quiet_(ctx) {}
 
   /// Listens (printing "listening on ADDR:PORT" on stdout), then starts the feed, the signal
   /// handling and the stats line. Throws bytecast::system_error when the address cannot be used.
@@ -155,11 +106,7 @@ class server {
   /// Under `drop_oldest` a client that lagged loses the oldest chunks and carries on.
   template <class Framing>
   asio::awaitable<void> stream_to(client& c, bytecast::byte_stream stream, Framing framing) {
-    pipe_result r;
-    {
-      const client_count::hold counted(receiving_); // for --wait-for-clients, while it has its stream
-      r = co_await pipe(c, std::move(stream), std::move(framing)); // the stream is gone after this
-    }
+    const pipe_result r = co_await pipe(c, std::move(stream), std::move(framing)); // the stream is gone after this
     switch (r.end) {
       case pipe_end::finished:
         log(c, "finished, " + std::to_string(r.sent) + " bytes sent");
@@ -268,8 +215,7 @@ class server {
     log("feed: " + source_->description());
     if (opts_.wait_for_clients > 0) {
       log("feed: waiting for " + std::to_string(opts_.wait_for_clients) + " clients");
-      co_await wait_for_clients(opts_.wait_for_clients);
-      if (stopping_) co_return; // a signal came first
+      if (!co_await wait_for_clients(opts_.wait_for_clients)) co_return; // a signal came first
       log(std::to_string(opts_.wait_for_clients) + " clients connected: the feed starts");
     }
     const bytecast::error_code end = co_await copy_feed();
@@ -280,12 +226,13 @@ class server {
     shut_down("feed ended after " + std::to_string(writer_.bytes_written()) + " bytes");
   }
 
-  // Once `n` clients receive the feed (they subscribed: each gets it from its first byte on).
-  // With the library's async_wait_for_streams (API.md section 6) this becomes
-  //   co_await writer_.async_wait_for_streams(n, asio::redirect_error(asio::use_awaitable, ec));
-  // (broken_pipe when the writer is closed first), and client_count goes, with its hold in
-  // stream_to().
-  asio::awaitable<void> wait_for_clients(std::size_t n) { co_await receiving_.wait_for(n); }
+  // Once `n` clients receive the feed: they subscribed, so each gets it from its first byte on.
+  // False when the server shuts down first (the writer is closed: broken_pipe).
+  asio::awaitable<bool> wait_for_clients(std::size_t n) {
+    bytecast::error_code ec;
+    co_await writer_.async_wait_for_streams(n, asio::redirect_error(asio::use_awaitable, ec));
+    co_return !ec;
+  }
 
   // Each piece of the source becomes one chunk of the writer, until the source ends (eof) or
   // fails (its error), or the server closes the writer (broken_pipe) or cancels the feed.
@@ -554,7 +501,6 @@ class server {
     stop_accepting();
     close_awaiting_request();
     writer_.close(); // every client gets what is queued for it, then the end; wakes a waiting feed
-    receiving_.stop();
     if (feeding_) feed_cancel_.emit(asio::cancellation_type::terminal); // a signal: the feed stops now
     drain_timer_.expires_after(opts_.drain);
     drain_timer_.async_wait([this](bytecast::error_code ec) {
@@ -637,7 +583,6 @@ class server {
     std::string why;            // the first failure's message
     std::chrono::steady_clock::time_point first, last;
   } accept_trouble_; // the episode of failed accepts going on, for the log
-  client_count receiving_; // clients in stream_to(), for --wait-for-clients
   std::set<client*> connections_; // every open connection, for close_all()
   std::uint64_t last_id_ = 0;
   std::uint64_t cut_off_ = 0;
