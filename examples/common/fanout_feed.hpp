@@ -10,6 +10,7 @@
 #include "fanout_options.hpp"
 
 #include <array>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -18,6 +19,7 @@
 #include <span>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace fanout {
@@ -117,11 +119,41 @@ class generated_source final : public feed_source {
   std::array<char, 32> text_{};
 };
 
+/// --fail-after: another source that fails after `limit` bytes (the piece that crosses the limit
+/// is cut there), as a disk or a network would: for tests of what clients see when a feed breaks.
+class failing_source final : public feed_source {
+ public:
+  failing_source(std::unique_ptr<feed_source> inner, std::uint64_t limit) : inner_(std::move(inner)), left_(limit) {}
+
+  [[nodiscard]] std::string description() const override {
+    return inner_->description() + ", failing after " + std::to_string(left_ + passed_) + " bytes (--fail-after)";
+  }
+
+  asio::awaitable<feed_piece> next() override {
+    if (left_ == 0) co_return feed_piece{bytecast::error_code(EIO, asio::error::get_system_category()), {}};
+    feed_piece piece = co_await inner_->next();
+    if (piece.bytes.size() > left_) piece.bytes = piece.bytes.first(static_cast<std::size_t>(left_));
+    left_ -= piece.bytes.size();
+    passed_ += piece.bytes.size();
+    co_return piece;
+  }
+
+ private:
+  std::unique_ptr<feed_source> inner_;
+  std::uint64_t left_;       // bytes it still lets through
+  std::uint64_t passed_ = 0; // bytes it let through
+};
+
 /// The feed's source as the options say: stdin when `stdin_fd` is a descriptor (the source
-/// closes it), else the generated lines.
+/// closes it), else the generated lines; failing after --fail-after bytes if given.
 [[nodiscard]] inline std::unique_ptr<feed_source> make_feed_source(asio::io_context& ctx, const options& opts, int stdin_fd) {
-  if (stdin_fd >= 0) return std::make_unique<stdin_source>(ctx, stdin_fd);
-  return std::make_unique<generated_source>(ctx, opts.rate, opts.count);
+  std::unique_ptr<feed_source> source;
+  if (stdin_fd >= 0)
+    source = std::make_unique<stdin_source>(ctx, stdin_fd);
+  else
+    source = std::make_unique<generated_source>(ctx, opts.rate, opts.count);
+  if (opts.fail_after) source = std::make_unique<failing_source>(std::move(source), *opts.fail_after);
+  return source;
 }
 
 } // namespace fanout

@@ -31,6 +31,7 @@ struct options {
   std::chrono::milliseconds stats{0};                        // --stats: interval of the stats line, 0 = off
   std::chrono::milliseconds drain{5000};                     // --drain-timeout after the feed's end or a signal
   std::chrono::milliseconds write_timeout{5000};             // --write-timeout: a client that takes no bytes, 0 = none
+  std::optional<std::uint64_t> fail_after;                   // --fail-after: the feed fails after this many bytes
 };
 
 inline constexpr double min_rate = 0.001;   // --rate: a line every 1000 s
@@ -88,8 +89,12 @@ inline void print_usage(std::ostream& out, std::string_view program, std::string
       << "                       to receive what is queued for them (default 5000)\n"
       << "  --write-timeout MS   a client that takes no bytes for MS ms is dropped (default 5000;\n"
       << "                       0: never)\n"
+      << "  --fail-after BYTES   for tests: the feed fails (an I/O error) after BYTES bytes; clients\n"
+      << "                       then see a broken end, not a clean one\n"
       << "  --help               this text\n"
-      << "BYTES take an optional k, m or g suffix (KiB, MiB, GiB).\n";
+      << "BYTES take an optional k, m or g suffix (KiB, MiB, GiB).\n"
+      << "Exit status: 0 after the feed's clean end or a signal; 1 when the feed failed or the server\n"
+      << "cannot start; 2 for bad options or a closed stdin.\n";
 }
 
 [[noreturn]] inline void usage_error(std::string_view program, std::string_view summary, const std::string& what) {
@@ -177,6 +182,8 @@ inline void print_usage(std::ostream& out, std::string_view program, std::string
       o.drain = millis_value();
     } else if (name == "--write-timeout") {
       o.write_timeout = millis_value();
+    } else if (name == "--fail-after") {
+      o.fail_after = size_value();
     } else {
       fail("unknown option '" + std::string(args[i]) + "'");
     }

@@ -101,6 +101,8 @@ class server {
 
   /// Pipes `stream` into `c.socket`, each chunk framed by `framing`, and closes the connection:
   /// - the feed ended: every chunk, the framing's trailer, then a graceful close;
+  /// - the feed failed: every chunk, then the broken end the framing calls for (see
+  ///   fanout_wire.hpp): no trailer and a graceful close, or (raw bytes) a reset;
   /// - the stream was cut off (`disconnect` policy, queue full): an abortive close at once;
   /// - the client went away (or the write failed): close.
   /// Under `drop_oldest` a client that lagged loses the oldest chunks and carries on.
@@ -111,6 +113,15 @@ class server {
       case pipe_end::finished:
         log(c, "finished, " + std::to_string(r.sent) + " bytes sent");
         co_await close_gracefully(c.socket);
+        break;
+      case pipe_end::feed_failed:
+        if constexpr (Framing::ends_with_trailer) {
+          log(c, "the feed failed: " + std::to_string(r.sent) + " bytes sent, then the end without its trailer");
+          co_await close_gracefully(c.socket);
+        } else {
+          log(c, "the feed failed: " + std::to_string(r.sent) + " bytes sent, then a reset once they are delivered");
+          co_await reset_once_delivered(c.socket);
+        }
         break;
       case pipe_end::cut_off:
         ++cut_off_;
@@ -152,6 +163,9 @@ class server {
     co_return done.index() == 0 ? ec : bytecast::error_code(asio::error::timed_out);
   }
 
+  /// True once the feed failed (not: ended, or was ended by a signal).
+  [[nodiscard]] bool feed_failed() const noexcept { return static_cast<bool>(failure_); }
+
   /// One line on stderr, prefixed with the program's name.
   void log(std::string_view text) const { log_(text); }
   void log(const client& c, std::string_view text) const {
@@ -159,7 +173,7 @@ class server {
   }
 
  private:
-  enum class pipe_end { finished, cut_off, gone };
+  enum class pipe_end { finished, feed_failed, cut_off, gone };
   struct ending {
     pipe_end end = pipe_end::gone;
     bytecast::error_code error; // why it is gone
@@ -222,8 +236,11 @@ class server {
     feeding_ = false;
     source_.reset(); // closes stdin
     if (stopping_) co_return; // a signal ended it
-    if (end != asio::error::eof) log("reading the feed: " + end.message());
-    shut_down("feed ended after " + std::to_string(writer_.bytes_written()) + " bytes");
+    const std::string after = " after " + std::to_string(writer_.bytes_written()) + " bytes";
+    if (end == asio::error::eof)
+      shut_down("feed ended" + after);
+    else
+      shut_down("feed failed" + after + " (" + end.message() + ")", end);
   }
 
   // Once `n` clients receive the feed: they subscribed, so each gets it from its first byte on.
@@ -356,6 +373,7 @@ class server {
         continue;
       }
       if (ec == bytecast::error::overflowed) co_return ending{pipe_end::cut_off, ec};
+      if (failure_ && ec == failure_) co_return ending{pipe_end::feed_failed, ec}; // the writer's close reason
       if (ec) co_return ending{pipe_end::gone, ec}; // operation_aborted: a watch finished first
       if (bytes.empty()) break;                     // the close sentinel: the feed ended
 
@@ -493,14 +511,18 @@ class server {
 
   // At the feed's end or the first signal: stop accepting, end the feed, and give the clients
   // --drain-timeout to receive what is queued for them. After that time, close what is left:
-  // without it a client that never reads would keep the server running for ever.
-  void shut_down(const std::string& why) {
+  // without it a client that never reads would keep the server running for ever. `failure`:
+  // why the feed failed; every client then gets its queue, then a broken end instead of a clean one.
+  void shut_down(const std::string& why, const bytecast::error_code& failure = {}) {
     stopping_ = true;
+    failure_ = failure;
     log(why + "; " + std::to_string(connections_.size()) + " clients have " + std::to_string(opts_.drain.count()) +
         " ms to drain");
     stop_accepting();
     close_awaiting_request();
-    writer_.close(); // every client gets what is queued for it, then the end; wakes a waiting feed
+    // Every client gets what is queued for it, then the end: the close sentinel, or `failure`
+    // (close({}) is close()). Wakes a feed that waits for room or for clients.
+    writer_.close(failure_);
     if (feeding_) feed_cancel_.emit(asio::cancellation_type::terminal); // a signal: the feed stops now
     drain_timer_.expires_after(opts_.drain);
     drain_timer_.async_wait([this](bytecast::error_code ec) {
@@ -588,13 +610,14 @@ class server {
   std::uint64_t cut_off_ = 0;
   std::uint64_t lagged_events_ = 0;
   bool stopping_ = false; // shutting down: the feed ended, or a signal came
+  bytecast::error_code failure_; // why the feed failed; the writer's close reason
   bool finished_ = false; // the feed ended and every connection is gone
   std::string last_stats_;
 };
 
 /// The common main(): options, the feed's source, one io_context on this thread, run until
 /// everything is done. Exit status 2 for bad options or a closed stdin, 1 when the server
-/// cannot start.
+/// cannot start or the feed failed, else 0.
 inline int run(int argc, char** argv, std::string_view program, std::string_view summary, server::session s) {
   const options opts = parse_options(argc, argv, program, summary);
 
@@ -622,6 +645,7 @@ inline int run(int argc, char** argv, std::string_view program, std::string_view
     server srv(ctx, opts, program, make_feed_source(ctx, opts, feed_fd));
     srv.start(s);
     ctx.run();
+    if (srv.feed_failed()) return 1;
   } catch (const std::exception& e) {
     std::cerr << program << ": " << e.what() << '\n';
     return 1;

@@ -1087,6 +1087,94 @@ def case_half_close(ctx):
         raise Failure("the reader did not get the feed")
 
 
+def chunked_payload(body):
+    """(payload, ended): the payload of a chunked body, and whether it ended with its last-chunk.
+    Fails when the body stops inside a chunk: the server ends a response between chunks only."""
+    payload = b""
+    while body:
+        size_line, sep, rest = body.partition(b"\r\n")
+        if not sep:
+            raise Failure(f"a chunked body cut in a size line ({size_line[:20]!r})")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            if rest != b"\r\n":
+                raise Failure(f"bytes after the last-chunk: {rest[:40]!r}")
+            return payload, True
+        if len(rest) < size + 2 or rest[size:size + 2] != b"\r\n":
+            raise Failure(f"a chunked body cut inside a chunk of {size} bytes")
+        payload, body = payload + rest[:size], rest[size + 2:]
+    return payload, False
+
+
+def case_feed_failure(ctx):
+    """--fail-after: the feed fails after that many bytes (an I/O error, as from a broken disk or
+    pipe), and the server closes its writer with that reason. Every client receives exactly the
+    bytes fed before the failure (SHA-256), then a broken end instead of a clean one: HTTP/1.1
+    clients a chunked response without its last-chunk (curl exits 18, a partial transfer), raw
+    clients (TCP, HTTP/1.0) a reset instead of a FIN. The server exits 1 once they have it. (A
+    clean end stays one: every other case ends its feed cleanly.) Without writer.close(reason)
+    curl exits 0 and the raw clients read a FIN, as after a complete feed."""
+    size, fail_after = 2 * 1024 * 1024, 777777  # not a multiple of any read size
+    data = os.urandom(size)
+    prefix = data[:fail_after]
+    server = Server(ctx.procs, ctx.exe, "--fail-after", str(fail_after))
+    outs = [ctx.path(f"client{i}.out") for i in range(3)]
+    clients = [ctx.proto.start_client(ctx.procs, server.port, out) for out in outs]  # nc -d or curl -N
+    raws = {"raw": ctx.proto.raw_socket(server.port)}  # HTTP: GET /stream HTTP/1.1
+    if ctx.proto.name == "http":
+        raws["http/1.0"] = socket.create_connection((HOST, server.port), timeout=10)
+        raws["http/1.0"].sendall(b"GET /stream HTTP/1.0\r\n\r\n")
+    received = {}
+
+    def read(name, s):
+        received[name] = read_prefix(s, timeout=30)  # (bytes, ended by a reset)
+        s.close()
+    readers = [threading.Thread(target=read, args=item, daemon=True) for item in raws.items()]
+    for t in readers:
+        t.start()  # reading all along: a reset waits until the client has acknowledged every byte
+    wait_for_streams(server, len(clients) + len(raws), clients)
+
+    def feed():
+        try:
+            server.feed(data)  # the server stops reading at the failure: this blocks until it exits
+        except OSError:
+            pass
+    threading.Thread(target=feed, daemon=True).start()
+    server.wait_for_log(rf"feed failed after {fail_after} bytes")
+    rc = wait_exit(server.proc, 20, server.name)
+    if rc != 1:
+        raise Failure(f"{server.name} exited with {rc} after the feed failed, expected 1")
+    for t in readers:
+        t.join(timeout=20)
+
+    expected = hashlib.sha256(prefix).hexdigest()
+    for i, (p, out) in enumerate(zip(clients, outs)):
+        rc = wait_exit(p, 20, f"client {i}")
+        got = open(out, "rb").read()
+        if hashlib.sha256(got).hexdigest() != expected:
+            raise Failure(f"client {i} received {len(got)} bytes, not the {fail_after} fed before the failure")
+        if ctx.proto.name == "http" and rc != 18:  # CURLE_PARTIAL_FILE: the transfer ended too early
+            err = p.stderr.read().decode(errors="replace").strip()
+            raise Failure(f"curl {i} exited with {rc}, expected 18 (a partial transfer): {err}")
+    for name, (got, reset) in received.items():
+        if name == "raw" and ctx.proto.name == "http":
+            head, _, body = got.partition(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 200 ") or b"transfer-encoding: chunked" not in head.lower():
+                raise Failure(f"expected a chunked 200, got {head[:200]!r}")
+            payload, ended = chunked_payload(body)
+            if ended or reset:
+                raise Failure(f"the chunked response ended with last-chunk={ended}, reset={reset}: "
+                              f"expected no last-chunk, then a FIN")
+        else:
+            payload = ctx.proto.payload_prefix(got) if name == "raw" else got.partition(b"\r\n\r\n")[2]
+            if not reset:
+                raise Failure(f"the {name} client read a FIN after {len(payload)} bytes, expected a reset")
+        if hashlib.sha256(payload).hexdigest() != expected:
+            raise Failure(f"the {name} client received {len(payload)} bytes, not the {fail_after} fed before the failure")
+    log(f"every client received the {fail_after} bytes before the failure, then a broken end: " +
+        ("curl exit 18, no last-chunk, HTTP/1.0 reset" if ctx.proto.name == "http" else "a reset, not a FIN"))
+
+
 def case_stdin_closed(ctx):
     """Started with stdin closed (`server <&-`), the server exits 2 with a clear message unless
     it has --generate. It used to read one of Asio's own descriptors, which had become fd 0, and
@@ -1136,6 +1224,7 @@ CASES = {
     "client_sends": case_client_sends,
     "idle_shutdown": case_idle_shutdown,
     "half_close": case_half_close,
+    "feed_failure": case_feed_failure,
 }
 
 

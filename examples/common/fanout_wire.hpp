@@ -7,6 +7,8 @@
 
 #include "asio_backend.hpp" // asio::, standalone or Boost.Asio
 
+#include <sys/ioctl.h>
+
 #include <array>
 #include <charconv>
 #include <chrono>
@@ -21,9 +23,15 @@ using namespace asio::experimental::awaitable_operators;
 
 // ---------------------------------------------------------------------------------------------
 // Framing: what goes around each chunk on the wire
+//
+// A framing's `ends_with_trailer` says how a client tells a clean end from a broken one (the
+// feed failed). With a trailer (HTTP chunked: the last-chunk) the trailer is the clean end, and
+// a broken one is the FIN without it. Without (raw bytes), the FIN is the clean end, and a broken
+// one is a reset.
 
 /// Raw bytes, as written (tcp_fanout; http_fanout for HTTP/1.0 clients).
 struct raw_framing {
+  static constexpr bool ends_with_trailer = false;
   [[nodiscard]] std::array<asio::const_buffer, 1> frame(std::span<const std::byte> bytes) const {
     return {asio::buffer(bytes.data(), bytes.size())};
   }
@@ -33,6 +41,7 @@ struct raw_framing {
 /// One HTTP/1.1 chunk per bytecast chunk, then the last-chunk `0\r\n\r\n` (http_fanout).
 class chunked_framing {
  public:
+  static constexpr bool ends_with_trailer = true;
   [[nodiscard]] std::array<asio::const_buffer, 3> frame(std::span<const std::byte> bytes) {
     auto [end, ec] = std::to_chars(size_line_.data(), size_line_.data() + size_line_.size() - 2, bytes.size(), 16);
     (void)ec; // 16 hex digits always fit
@@ -76,6 +85,25 @@ inline void close_abortively(tcp::socket& socket) {
   bytecast::error_code ec;
   socket.set_option(asio::socket_base::linger(true, 0), ec);
   socket.close(ec);
+}
+
+/// The broken end for raw bytes: a reset, so that the client can tell it from a clean end (a
+/// FIN), but only once the peer has acknowledged every byte sent (a reset discards what is still
+/// unsent, and the client should get everything before the break). Until then it looks every
+/// 10 ms at what is unacknowledged (TIOCOUTQ, Linux); a client that takes nothing keeps it
+/// waiting until the socket is closed from elsewhere (the drain time).
+inline asio::awaitable<void> reset_once_delivered(tcp::socket& socket) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (;;) {
+    int unacknowledged = 0;
+    if (!socket.is_open() || ::ioctl(socket.native_handle(), TIOCOUTQ, &unacknowledged) != 0 || unacknowledged == 0)
+      break;
+    bytecast::error_code ec;
+    timer.expires_after(10ms);
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) break;
+  }
+  close_abortively(socket);
 }
 
 } // namespace fanout
