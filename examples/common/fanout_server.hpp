@@ -187,9 +187,10 @@ class server {
 
   // Shared by the pump and the watches of one client.
   struct write_progress {
-    std::uint64_t started = 0;                   // socket writes started so far
-    bool pending = false;                        // one is in progress
+    bool pending = false;                        // a socket write is in progress
     std::chrono::steady_clock::time_point moved; // when it started, or last got bytes out
+    std::uint64_t fed_before = 0;                // writer_.bytes_written() when it started
+    std::size_t queued_before = 0;               // the stream's queued_bytes() when it started
   };
 
   [[nodiscard]] std::string why_gone(const bytecast::error_code& ec) const {
@@ -378,6 +379,8 @@ class server {
       if (bytes.empty()) break;                     // the close sentinel: the feed ended
 
       // The span stays valid until the next read on the stream, so for the whole write.
+      progress.fed_before = writer_.bytes_written(); // for watch_cut_off
+      progress.queued_before = stream.queued_bytes();
       ec = co_await write_noting_progress(c.socket, framing.frame(bytes), progress);
       if (ec) co_return ending{pipe_end::gone, ec};
       sent += bytes.size();
@@ -394,7 +397,6 @@ class server {
   template <class ConstBufferSequence>
   static asio::awaitable<bytecast::error_code> write_noting_progress(tcp::socket& socket, const ConstBufferSequence& buffers,
                                                                      write_progress& progress) {
-    ++progress.started;
     progress.pending = true;
     progress.moved = std::chrono::steady_clock::now();
     std::size_t written = 0;
@@ -455,29 +457,25 @@ class server {
 
   // Under `disconnect` the writer cuts a full stream off, and the stream says so
   // (error::overflowed) at its next read. But the pump of a client that stopped reading is
-  // stuck in a socket write and never reads again. So while one socket write stays pending,
-  // this watch compares what the writer wrote with what reached the stream's queue: the pump
-  // takes nothing meanwhile, so each write grows the queue by its size unless it did not reach
-  // the stream, which under `disconnect` means the stream was cut off. Exact here, because the
-  // writer (on this same thread) never writes between the two reads below.
+  // stuck in a socket write and never reads again. So while a socket write is pending, this
+  // watch compares what the writer wrote since that write started with what reached the
+  // stream's queue since: the pump takes nothing meanwhile, so each write grows the queue by its
+  // size unless it did not reach the stream, which under `disconnect` means the stream was cut
+  // off. Exact here: the writer runs on this same thread, and the pump noted both numbers when
+  // it started the socket write. (Compared from one look to the next instead, a cut-off at the
+  // end of a burst went unnoticed while the feed was quiet.)
   asio::awaitable<ending> watch_cut_off(const bytecast::byte_stream& stream, const write_progress& progress) {
     asio::steady_timer timer(co_await asio::this_coro::executor);
-    std::optional<std::uint64_t> write; // the write pending at the last look
-    std::uint64_t written = 0;
-    std::size_t queued = 0;
     for (;;) {
       timer.expires_after(cut_off_check_interval);
       bytecast::error_code ec;
       co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       if (ec) co_return ending{pipe_end::gone, ec}; // cancelled: the pump or the peer watch finished first
-      const std::uint64_t written_now = writer_.bytes_written();
+      if (!progress.pending) continue;
+      const std::uint64_t fed = writer_.bytes_written() - progress.fed_before;
       const std::size_t queued_now = stream.queued_bytes();
-      if (progress.pending && write == progress.started && queued_now >= queued &&
-          queued_now - queued < written_now - written)
+      if (queued_now >= progress.queued_before && queued_now - progress.queued_before < fed)
         co_return ending{pipe_end::cut_off, bytecast::error::overflowed};
-      write = progress.pending ? std::optional(progress.started) : std::nullopt;
-      written = written_now;
-      queued = queued_now;
     }
   }
 

@@ -1175,6 +1175,30 @@ def case_feed_failure(ctx):
         ("curl exit 18, no last-chunk, HTTP/1.0 reset" if ctx.proto.name == "http" else "a reset, not a FIN"))
 
 
+def case_quiet_cut_off(ctx):
+    """Under --policy disconnect, a client that never reads is cut off (reset, after a prefix of
+    the feed) also when the feed goes quiet right after the burst that overflowed its queue. The
+    server used to compare the client's queue from one look to the next (every 200 ms): a burst
+    that ended between two looks left the client connected until --write-timeout."""
+    server = Server(ctx.procs, ctx.exe, "--policy", "disconnect", "--queue-limit", "256k", "--write-timeout", "60000")
+    stuck = ctx.proto.raw_socket(server.port, rcvbuf=4096)  # connects, never reads
+    wait_for_streams(server, 1)
+    # More than the kernel's socket buffers (about 3 MB here) and the queue limit, and short, so
+    # that the cut-off and the burst's end fall between two looks (the feed is never held back).
+    data = os.urandom(8 * 1024 * 1024)
+    server.feed(data)  # then the feed stays open and quiet
+    wait_until(lambda: tcp_state(stuck) == TCP_CLOSE, 20, "the client that never reads to be reset")
+    server.wait_for_log(r"cut off: its queue overflowed", timeout=5)
+    received, reset = read_prefix(stuck)
+    stuck.close()
+    got = ctx.proto.payload_prefix(received)
+    if not reset or len(got) >= len(data) or got != data[:len(got)]:
+        raise Failure(f"the client that never read got {len(got)} bytes, reset={reset}: expected a prefix, then a reset")
+    server.end_feed()
+    server.wait_exit()
+    log(f"the client that never read was cut off after {len(got)} bytes while the feed was quiet")
+
+
 def case_stdin_closed(ctx):
     """Started with stdin closed (`server <&-`), the server exits 2 with a clear message unless
     it has --generate. It used to read one of Asio's own descriptors, which had become fd 0, and
@@ -1225,6 +1249,7 @@ CASES = {
     "idle_shutdown": case_idle_shutdown,
     "half_close": case_half_close,
     "feed_failure": case_feed_failure,
+    "quiet_cut_off": case_quiet_cut_off,
 }
 
 
