@@ -31,6 +31,8 @@ struct options {
   std::chrono::milliseconds stats{0};                        // --stats: interval of the stats line, 0 = off
   std::chrono::milliseconds drain{5000};                     // --drain-timeout after the feed's end or a signal
   std::chrono::milliseconds write_timeout{5000};             // --write-timeout: a client that takes no bytes, 0 = none
+  std::string archive;                                       // --archive: the file every byte also goes to, "" = none
+  std::optional<std::size_t> archive_limit;                  // --archive-limit: its stream's queue limit, 0 = unbounded
   std::optional<std::uint64_t> fail_after;                   // --fail-after: the feed fails after this many bytes
 };
 
@@ -89,12 +91,17 @@ inline void print_usage(std::ostream& out, std::string_view program, std::string
       << "                       to receive what is queued for them (default 5000)\n"
       << "  --write-timeout MS   a client that takes no bytes for MS ms is dropped (default 5000;\n"
       << "                       0: never)\n"
+      << "  --archive PATH       also write every byte of the feed to the file PATH, through a stream\n"
+      << "                       of its own under `wait`: the archive gets every byte and may hold\n"
+      << "                       the feed back, while the clients keep --policy\n"
+      << "  --archive-limit BYTES\n"
+      << "                       the archive stream's queue limit (default 0: unbounded)\n"
       << "  --fail-after BYTES   for tests: the feed fails (an I/O error) after BYTES bytes; clients\n"
       << "                       then see a broken end, not a clean one\n"
       << "  --help               this text\n"
       << "BYTES take an optional k, m or g suffix (KiB, MiB, GiB).\n"
-      << "Exit status: 0 after the feed's clean end or a signal; 1 when the feed failed or the server\n"
-      << "cannot start; 2 for bad options or a closed stdin.\n";
+      << "Exit status: 0 after the feed's clean end or a signal; 1 when the feed failed, the archive\n"
+      << "could not be written or the server cannot start; 2 for bad options or a closed stdin.\n";
 }
 
 [[noreturn]] inline void usage_error(std::string_view program, std::string_view summary, const std::string& what) {
@@ -182,12 +189,20 @@ inline void print_usage(std::ostream& out, std::string_view program, std::string
       o.drain = millis_value();
     } else if (name == "--write-timeout") {
       o.write_timeout = millis_value();
+    } else if (name == "--archive") {
+      o.archive = std::string(value());
+      if (o.archive.empty()) fail("--archive: expected a file name");
+    } else if (name == "--archive-limit") {
+      o.archive_limit = size_value();
     } else if (name == "--fail-after") {
       o.fail_after = size_value();
     } else {
       fail("unknown option '" + std::string(args[i]) + "'");
     }
   }
+  // Options that only mean something with another one.
+  auto fail = [&](const std::string& what) { detail::usage_error(program, summary, what); };
+  if (o.archive_limit && o.archive.empty()) fail("--archive-limit needs --archive");
   return o;
 }
 } // namespace fanout

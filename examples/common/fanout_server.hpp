@@ -11,6 +11,7 @@
 #include <bytecast/bytecast.hpp> // first: it prepares Asio for coroutines on every compiler
 
 #include "asio_backend.hpp" // asio::, standalone or Boost.Asio
+#include "fanout_archive.hpp"
 #include "fanout_feed.hpp"
 #include "fanout_log.hpp"
 #include "fanout_options.hpp"
@@ -74,9 +75,18 @@ class server {
         accept_retry_(ctx),
         accept_quiet_(ctx) {}
 
-  /// Listens (printing "listening on ADDR:PORT" on stdout), then starts the feed, the signal
-  /// handling and the stats line. Throws bytecast::system_error when the address cannot be used.
+  /// Opens the archive (--archive), listens (printing "listening on ADDR:PORT" on stdout), then
+  /// starts the feed, the signal handling and the stats line. Throws bytecast::system_error when
+  /// the archive cannot be opened or the address cannot be used.
   void start(session s) {
+    if (!opts_.archive.empty()) {
+      // Before the feed starts: its stream gets every byte from the first.
+      archive_.emplace(ctx_, writer_, opts_.archive, opts_.archive_limit.value_or(0), log_);
+      log("archive: every byte to " + archive_->path() + ", through a `wait` stream with " +
+          (archive_->limit() == 0 ? std::string("no limit") : "a limit of " + std::to_string(archive_->limit()) + " bytes"));
+      asio::co_spawn(ctx_, write_archive(), detached_with_log("archive"));
+    }
+
     const tcp::endpoint wanted(opts_.bind, opts_.port);
     acceptor_.open(wanted.protocol());
     acceptor_.set_option(tcp::acceptor::reuse_address(true));
@@ -163,8 +173,9 @@ class server {
     co_return done.index() == 0 ? ec : bytecast::error_code(asio::error::timed_out);
   }
 
-  /// True once the feed failed (not: ended, or was ended by a signal).
-  [[nodiscard]] bool feed_failed() const noexcept { return static_cast<bool>(failure_); }
+  /// The process's exit status once run() returned: 1 when the feed failed or the archive could
+  /// not be written, else 0.
+  [[nodiscard]] int exit_status() const noexcept { return failure_ || (archive_ && archive_->failed()) ? 1 : 0; }
 
   /// One line on stderr, prefixed with the program's name.
   void log(std::string_view text) const { log_(text); }
@@ -247,9 +258,15 @@ class server {
   // Once `n` clients receive the feed: they subscribed, so each gets it from its first byte on.
   // False when the server shuts down first (the writer is closed: broken_pipe).
   asio::awaitable<bool> wait_for_clients(std::size_t n) {
+    const std::size_t others = archive_ ? 1 : 0; // the archive's stream is no client
     bytecast::error_code ec;
-    co_await writer_.async_wait_for_streams(n, asio::redirect_error(asio::use_awaitable, ec));
+    co_await writer_.async_wait_for_streams(n + others, asio::redirect_error(asio::use_awaitable, ec));
     co_return !ec;
+  }
+
+  asio::awaitable<void> write_archive() {
+    co_await archive_->run();
+    maybe_finish(); // the archive may be the last thing the server waited for
   }
 
   // Each piece of the source becomes one chunk of the writer, until the source ends (eof) or
@@ -548,9 +565,11 @@ class server {
     for (client* c : connections_) close_abortively(c->socket); // their sessions see the error and end
   }
 
-  // Once the feed ended and the last connection is gone, nothing else may keep run() going.
+  // Once the feed ended, the last connection is gone and the archive is complete, nothing else
+  // may keep run() going.
   void maybe_finish() {
     if (finished_ || writer_.is_open() || acceptor_.is_open() || !connections_.empty()) return;
+    if (archive_ && !archive_->done()) return; // it writes its queue to the file
     finished_ = true; // for handlers that completed before the cancellations below
     bytecast::error_code ec;
     signals_.cancel(ec);
@@ -592,6 +611,7 @@ class server {
   asio::cancellation_signal feed_cancel_;
   bool feeding_ = false; // the feed coroutine runs
   bytecast::byte_writer writer_;
+  std::optional<archive> archive_; // --archive: one more stream of writer_
   tcp::acceptor acceptor_;
   asio::signal_set signals_;
   asio::steady_timer stats_timer_;
@@ -615,7 +635,7 @@ class server {
 
 /// The common main(): options, the feed's source, one io_context on this thread, run until
 /// everything is done. Exit status 2 for bad options or a closed stdin, 1 when the server
-/// cannot start or the feed failed, else 0.
+/// cannot start, the feed failed or the archive could not be written, else 0.
 inline int run(int argc, char** argv, std::string_view program, std::string_view summary, server::session s) {
   const options opts = parse_options(argc, argv, program, summary);
 
@@ -643,12 +663,11 @@ inline int run(int argc, char** argv, std::string_view program, std::string_view
     server srv(ctx, opts, program, make_feed_source(ctx, opts, feed_fd));
     srv.start(s);
     ctx.run();
-    if (srv.feed_failed()) return 1;
+    return srv.exit_status();
   } catch (const std::exception& e) {
     std::cerr << program << ": " << e.what() << '\n';
     return 1;
   }
-  return 0;
 }
 
 } // namespace fanout

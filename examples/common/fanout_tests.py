@@ -887,7 +887,9 @@ def case_request_forms(ctx):
 def case_bad_options(ctx):
     """Bad options: usage on stderr, exit 2; --help: usage on stdout, exit 0."""
     for args in (["--policy", "sometimes"], ["--port", "70000"], ["--port"], ["--queue-limit", "12x"],
-                 ["--bind", "1.2.3"], ["--rate", "-1"], ["--frobnicate"], ["--generate=yes"], ["extra"]):
+                 ["--bind", "1.2.3"], ["--rate", "-1"], ["--frobnicate"], ["--generate=yes"], ["extra"],
+                 ["--fail-after", "x"], ["--archive"], ["--archive", ""], ["--archive-limit", "1m"],
+                 ["--archive", "a.bin", "--archive-limit", "-1"]):
         r = subprocess.run([ctx.exe, *args], capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
         if r.returncode != 2 or "usage:" not in r.stderr:
             raise Failure(f"{args}: exit {r.returncode}, stderr {r.stderr[:200]!r}; expected 2 and the usage")
@@ -1205,6 +1207,72 @@ def case_quiet_cut_off(ctx):
     server.end_feed()
     server.wait_exit()
     log(f"the client that never read was cut off after {len(got)} bytes while the feed was quiet")
+def case_archive(ctx):
+    """--archive: one more stream, under `wait`, writes every byte of the feed to a file while the
+    clients keep --policy. A client that never reads (receive buffer 4 KiB) does not hold the
+    feed back, under drop_oldest (it loses chunks) nor under disconnect (it is cut off): the
+    server reads the whole feed while that client is stuck. At the feed's end the server exits 0
+    with the archive complete: SHA-256 equal to the input's, flushed to disk. Then the archive is
+    a pipe drained slowly (as `--archive >(gzip > feed.gz)` with a slow compressor): the feed
+    goes at the archive's pace and the archive still gets every byte, while the stuck client
+    holds nothing back. With one policy for every stream the stuck client would hold the feed
+    back (wait), or the slow archive would lose bytes (drop_oldest, disconnect)."""
+    def run(policy, size, archive, archive_done=lambda: None):
+        data = os.urandom(size)
+        # --write-timeout far beyond the case: the stuck client stays unless its policy drops it.
+        server = Server(ctx.procs, ctx.exe, "--archive", archive, "--archive-limit", "64k", "--policy", policy,
+                        "--queue-limit", "256k", "--write-timeout", "60000", "--drain-timeout", "1000")
+        stuck = ctx.proto.raw_socket(server.port, rcvbuf=4096)  # connects, never reads
+        server.wait_for_stats("the stuck client's stream and the archive's", lambda s: s["streams"] == 2)
+
+        fed = threading.Event()
+
+        def feed():
+            try:
+                server.feed(data)  # blocks for as long as the server does not read
+                fed.set()
+            except OSError:
+                pass  # the server is gone: the case fails on its own
+        threading.Thread(target=feed, daemon=True).start()
+        if not fed.wait(timeout=40):
+            raise Failure(f"{policy}: the server did not read the {size}-byte feed within 40 s: "
+                          f"the client that never reads held it back")
+        if policy == "disconnect":
+            server.wait_for_log(r"cut off: its queue overflowed")
+        elif tcp_state(stuck) == TCP_CLOSE:
+            raise Failure(f"{policy}: the client that never reads was reset before the feed's end")
+        server.end_feed()
+        server.wait_exit(timeout=30)  # the stuck client goes after the 1 s drain time
+        stuck.close()
+        got = archive_done()
+        if got is None:
+            got = sha256_of([archive])[0]
+            server.wait_for_log(rf"archive: {size} bytes in .*, flushed to disk", timeout=1)
+        if got != hashlib.sha256(data).hexdigest():
+            raise Failure(f"{policy}: the archive is not the {size}-byte feed")
+        log(f"{policy}: the feed was read past a client that never reads, and archived byte for byte")
+
+    for policy in ("drop_oldest", "disconnect"):
+        run(policy, 32 * 1024 * 1024, ctx.path(f"{policy}.archive"))
+
+    fifo = ctx.path("archive.fifo")
+    os.mkfifo(fifo)
+    archived = hashlib.sha256()
+
+    def drain_slowly():  # at most 64 KiB every 2 ms: far slower than the feed
+        with open(fifo, "rb", buffering=0) as f:  # waits until the server opens the other end
+            while chunk := f.read(65536):
+                archived.update(chunk)
+                time.sleep(0.002)
+    drainer = threading.Thread(target=drain_slowly, daemon=True)
+    drainer.start()
+
+    def pipe_done():
+        drainer.join(timeout=10)  # the server closed the pipe before it exited
+        if drainer.is_alive():
+            raise Failure("the archive pipe was still open after the server exited")
+        return archived.hexdigest()
+    run("drop_oldest", 16 * 1024 * 1024, fifo, pipe_done)
 
 
 def case_stdin_closed(ctx):
@@ -1258,6 +1326,7 @@ CASES = {
     "half_close": case_half_close,
     "feed_failure": case_feed_failure,
     "quiet_cut_off": case_quiet_cut_off,
+    "archive": case_archive,
 }
 
 
