@@ -28,6 +28,8 @@ struct options {
   double rate = 10;                                          // --rate: generated lines per second, 0 = no pause
   std::uint64_t count = 0;                                   // --count: generated lines, 0 = no end
   std::size_t wait_for_clients = 0;                          // --wait-for-clients: feed once N receive it
+  bool lazy = false;                                         // --lazy: generate only while clients listen
+  std::optional<double> idle_grace;                          // --idle-grace: seconds without clients before a pause
   std::chrono::milliseconds stats{0};                        // --stats: interval of the stats line, 0 = off
   std::chrono::milliseconds drain{5000};                     // --drain-timeout after the feed's end or a signal
   std::chrono::milliseconds write_timeout{5000};             // --write-timeout: a client that takes no bytes, 0 = none
@@ -38,6 +40,8 @@ struct options {
 
 inline constexpr double min_rate = 0.001;   // --rate: a line every 1000 s
 inline constexpr double max_rate = 1000000; // --rate: a line every microsecond
+inline constexpr double default_idle_grace = 5;     // --idle-grace, seconds
+inline constexpr double max_idle_grace = 24 * 3600; // --idle-grace: a day
 
 namespace detail {
 
@@ -86,6 +90,10 @@ inline void print_usage(std::ostream& out, std::string_view program, std::string
       << "  --count N            generated lines in total, then the feed ends (default 0: no end)\n"
       << "  --wait-for-clients N start the feed once N clients are there to receive it (default 0:\n"
       << "                       at once)\n"
+      << "  --lazy               with the generated feed: generate only while clients are connected;\n"
+      << "                       start when one arrives, pause when none is left for --idle-grace\n"
+      << "  --idle-grace SECONDS with --lazy: how long the feed goes on after the last client left,\n"
+      << "                       0 to 86400 (default 5); a client arriving meanwhile keeps it going\n"
       << "  --stats MS           a stats line on stderr every MS ms, when it changed (default 0: off)\n"
       << "  --drain-timeout MS   after the feed's end or SIGINT/SIGTERM, how long clients may take\n"
       << "                       to receive what is queued for them (default 5000)\n"
@@ -183,6 +191,13 @@ inline void print_usage(std::ostream& out, std::string_view program, std::string
       auto v = detail::parse_number<std::size_t>(value());
       if (!v) fail("--wait-for-clients: expected a number of clients");
       o.wait_for_clients = *v;
+    } else if (name == "--lazy") {
+      if (inline_value) fail("--lazy takes no value");
+      o.lazy = true;
+    } else if (name == "--idle-grace") {
+      auto v = detail::parse_number<double>(value());
+      if (!v || !(*v >= 0 && *v <= max_idle_grace)) fail("--idle-grace: expected seconds from 0 to 86400");
+      o.idle_grace = *v;
     } else if (name == "--stats") {
       o.stats = millis_value();
     } else if (name == "--drain-timeout") {
@@ -203,6 +218,9 @@ inline void print_usage(std::ostream& out, std::string_view program, std::string
   // Options that only mean something with another one.
   auto fail = [&](const std::string& what) { detail::usage_error(program, summary, what); };
   if (o.archive_limit && o.archive.empty()) fail("--archive-limit needs --archive");
+  if (o.idle_grace && !o.lazy) fail("--idle-grace needs --lazy");
+  // The archive's stream never leaves, so the feed would never pause.
+  if (o.lazy && !o.archive.empty()) fail("--lazy and --archive do not go together: the archive always listens");
   return o;
 }
 } // namespace fanout

@@ -12,6 +12,7 @@
 
 #include "asio_backend.hpp" // asio::, standalone or Boost.Asio
 #include "fanout_archive.hpp"
+#include "fanout_demand.hpp"
 #include "fanout_feed.hpp"
 #include "fanout_log.hpp"
 #include "fanout_options.hpp"
@@ -20,6 +21,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <csignal>
@@ -98,9 +100,13 @@ class server {
       log("note: --policy has no effect without --queue-limit: every client's queue is unbounded");
 
     asio::co_spawn(ctx_, accept_loop(s), detached_with_log("accept loop"));
+    if (opts_.lazy)
+      gate_.emplace(ctx_, writer_, opts_.idle_grace.value_or(default_idle_grace),
+                    std::max<std::size_t>(opts_.wait_for_clients, 1), log_);
     // The feed runs until its source ends, or until shut_down() cancels it through this slot.
     feeding_ = true;
     asio::co_spawn(ctx_, feed(), asio::bind_cancellation_slot(feed_cancel_.slot(), detached_with_log("feed")));
+    if (gate_) asio::co_spawn(ctx_, gate_->run(), detached_with_log("--lazy")); // ends when the writer closes
     wait_for_signal();
     if (opts_.stats.count() > 0) print_stats_every_interval();
   }
@@ -239,7 +245,7 @@ class server {
     // exception for it: the feed looks at every error itself.
     co_await asio::this_coro::throw_if_cancelled(false);
     log("feed: " + source_->description());
-    if (opts_.wait_for_clients > 0) {
+    if (opts_.wait_for_clients > 0 && !gate_) { // --lazy: the gate waits for them
       log("feed: waiting for " + std::to_string(opts_.wait_for_clients) + " clients");
       if (!co_await wait_for_clients(opts_.wait_for_clients)) co_return; // a signal came first
       log(std::to_string(opts_.wait_for_clients) + " clients connected: the feed starts");
@@ -275,6 +281,8 @@ class server {
     for (;;) {
       const feed_piece piece = co_await source_->next();
       if (piece.error) co_return piece.error;
+      // --lazy: while nobody listens, the feed waits here with its next piece.
+      if (gate_ && !co_await gate_->until_open()) co_return asio::error::operation_aborted;
       // async_write, not write: under `wait` it waits until every client has room (and so
       // stops reading stdin: backpressure up the pipe), under the other policies it never waits.
       bytecast::error_code ec;
@@ -612,6 +620,7 @@ class server {
   bool feeding_ = false; // the feed coroutine runs
   bytecast::byte_writer writer_;
   std::optional<archive> archive_; // --archive: one more stream of writer_
+  std::optional<demand_gate> gate_; // --lazy
   tcp::acceptor acceptor_;
   asio::signal_set signals_;
   asio::steady_timer stats_timer_;
@@ -656,6 +665,9 @@ inline int run(int argc, char** argv, std::string_view program, std::string_view
       }
     }
   }
+
+  if (opts.lazy && feed_fd >= 0)
+    detail::usage_error(program, summary, "--lazy needs the generated feed: add --generate (stdin is not a terminal)");
 
   std::signal(SIGPIPE, SIG_IGN); // a closed stdout must not kill the server
   try {

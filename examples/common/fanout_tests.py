@@ -889,7 +889,10 @@ def case_bad_options(ctx):
     for args in (["--policy", "sometimes"], ["--port", "70000"], ["--port"], ["--queue-limit", "12x"],
                  ["--bind", "1.2.3"], ["--rate", "-1"], ["--frobnicate"], ["--generate=yes"], ["extra"],
                  ["--fail-after", "x"], ["--archive"], ["--archive", ""], ["--archive-limit", "1m"],
-                 ["--archive", "a.bin", "--archive-limit", "-1"]):
+                 ["--archive", "a.bin", "--archive-limit", "-1"], ["--idle-grace", "1"],
+                 ["--generate", "--lazy", "--idle-grace", "-1"], ["--generate", "--lazy", "--idle-grace", "nan"],
+                 ["--generate", "--lazy", "--idle-grace", "86401"], ["--generate", "--lazy=yes"],
+                 ["--generate", "--lazy", "--archive", "a.bin"], ["--lazy"]):  # --lazy: stdin is not a terminal
         r = subprocess.run([ctx.exe, *args], capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
         if r.returncode != 2 or "usage:" not in r.stderr:
             raise Failure(f"{args}: exit {r.returncode}, stderr {r.stderr[:200]!r}; expected 2 and the usage")
@@ -1275,6 +1278,89 @@ def case_archive(ctx):
     run("drop_oldest", 16 * 1024 * 1024, fifo, pipe_done)
 
 
+def complete_lines(path):
+    """The whole lines in the file a client wrote (one killed may have cut the last one)."""
+    data = open(path, "rb").read()
+    return data[:data.rfind(b"\n") + 1].decode().splitlines()
+
+
+def line_numbers(lines, who):
+    """The numbers of generated lines ("line 000042" -> 42); fails unless they follow each other."""
+    numbers = []
+    for line in lines:
+        m = re.fullmatch(r"line (\d{6})", line)
+        if not m:
+            raise Failure(f"{who} got {line!r}, not a generated line")
+        numbers.append(int(m.group(1)))
+    if numbers and numbers != list(range(numbers[0], numbers[0] + len(numbers))):
+        raise Failure(f"{who} got lines that do not follow each other: {numbers[:5]}...{numbers[-5:]}")
+    return numbers
+
+
+def case_lazy(ctx):
+    """--lazy with the generated feed: generation starts when the first client arrives (the
+    writer's async_wait_for_streams), and pauses once none has been there for --idle-grace
+    seconds (async_wait_no_streams, then the grace); a client that arrives within the grace keeps
+    it going. Real clients arrive and leave (killed); the server's `feed: started` / `feed:
+    paused` lines are the sync points, and what the clients receive shows the rest: the first
+    client gets line 1 (nothing was generated before it), and after a pause the next client gets
+    the line after the last one written before the pause (nothing was generated meanwhile)."""
+    rate, count = "500", 2000
+    # A pause: the first client leaves, the grace (0.2 s) passes, a second client comes.
+    server = Server(ctx.procs, ctx.exe, "--generate", "--lazy", "--idle-grace", "0.2", "--rate", rate,
+                    "--count", str(count))
+    server.wait_for_log(r"feed: waiting for a client \(--lazy\)")
+    time.sleep(0.5)  # a window: a feed that did not wait would have generated 250 lines by now
+    first_out, second_out = ctx.path("first.out"), ctx.path("second.out")
+    first = ctx.proto.start_client(ctx.procs, server.port, first_out)
+    server.wait_for_log(r"feed: started")
+    wait_until(lambda: len(complete_lines(first_out)) >= 20, 20, "20 lines for the first client")
+    first.kill()
+    first.wait()
+    paused = int(server.wait_for_log(r"feed: paused after (\d+) bytes: no client for 0\.2 s").group(1))
+    time.sleep(0.5)  # a window: a feed that did not pause would generate 250 lines meanwhile
+    second = ctx.proto.start_client(ctx.procs, server.port, second_out)
+    wait_until(lambda: len(server.log_matches(r"feed: started")) == 2, 20, "the feed to start again")
+    check_clients_ended_cleanly([second], timeout=30)
+    server.wait_exit()
+    got_first = line_numbers(complete_lines(first_out), "the first client")
+    got_second = line_numbers(complete_lines(second_out), "the second client")
+    if not got_first or got_first[0] != 1:
+        raise Failure(f"the first client's first line is {got_first[:1]}, expected line 1: "
+                      f"the feed did not wait for it")
+    if paused % 12 or not got_second or got_second[0] != paused // 12 + 1 or got_second[-1] != count:
+        raise Failure(f"the second client got lines {got_second[:1]}..{got_second[-1:]}, expected "
+                      f"{paused // 12 + 1}..{count}: the feed paused after {paused} bytes")
+    log(f"paused after line {paused // 12}; the first client got lines 1..{got_first[-1]}, the second "
+        f"{got_second[0]}..{count}")
+
+    # No pause: the first client leaves, a second one comes within the grace (60 s).
+    server = Server(ctx.procs, ctx.exe, "--generate", "--lazy", "--idle-grace", "60", "--rate", rate,
+                    "--count", str(count // 2))
+    first_out, second_out = ctx.path("first2.out"), ctx.path("second2.out")
+    first = ctx.proto.start_client(ctx.procs, server.port, first_out)
+    server.wait_for_log(r"feed: started")
+    wait_until(lambda: len(complete_lines(first_out)) >= 20, 20, "20 lines for the first client")
+    first.kill()
+    first.wait()
+    server.wait_for_log(r"feed: no client left; pausing in 60 s unless one comes")
+    second = ctx.proto.start_client(ctx.procs, server.port, second_out)
+    server.wait_for_log(r"feed: a client came within the grace period")
+    check_clients_ended_cleanly([second], timeout=30)
+    server.wait_exit()
+    got_first = line_numbers(complete_lines(first_out), "the first client")
+    got_second = line_numbers(complete_lines(second_out), "the second client")
+    started, paused_lines = server.log_matches(r"feed: started"), server.log_matches(r"feed: paused")
+    if len(started) != 1 or paused_lines:
+        raise Failure(f"a client within the grace: {len(started)} 'feed: started', {len(paused_lines)} "
+                      f"'feed: paused' lines, expected 1 and 0")
+    if got_first[0] != 1 or not got_second or got_second[0] <= got_first[-1] or got_second[-1] != count // 2:
+        raise Failure(f"the clients got lines {got_first[0]}..{got_first[-1]} and "
+                      f"{got_second[:1]}..{got_second[-1:]}, expected 1.. and then up to {count // 2}")
+    log(f"a client within the grace kept the feed going: lines 1..{got_first[-1]}, then "
+        f"{got_second[0]}..{count // 2}")
+
+
 def case_stdin_closed(ctx):
     """Started with stdin closed (`server <&-`), the server exits 2 with a clear message unless
     it has --generate. It used to read one of Asio's own descriptors, which had become fd 0, and
@@ -1327,6 +1413,7 @@ CASES = {
     "feed_failure": case_feed_failure,
     "quiet_cut_off": case_quiet_cut_off,
     "archive": case_archive,
+    "lazy": case_lazy,
 }
 
 
