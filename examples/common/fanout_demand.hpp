@@ -51,6 +51,11 @@ class demand_gate {
     set_open(false); // the writer closed: wakes a feed that waits in until_open(), to give up
   }
 
+  /// The feed may write.
+  [[nodiscard]] bool is_open() const noexcept { return open_; }
+  /// The gate opened at least once: when closed, the feed is paused (not waiting for its start).
+  [[nodiscard]] bool has_opened() const noexcept { return has_opened_; }
+
   /// Returns at once while the gate is open, else once it opens: true. False when the writer
   /// closed first (the server shuts down, or cancelled the wait).
   asio::awaitable<bool> until_open() {
@@ -92,6 +97,7 @@ class demand_gate {
 
   void set_open(bool open) {
     open_ = open;
+    has_opened_ = has_opened_ || open;
     opened_.cancel();
   }
 
@@ -103,6 +109,7 @@ class demand_gate {
   asio::steady_timer grace_timer_;
   asio::steady_timer opened_; // the event until_open() waits for
   bool open_ = false;
+  bool has_opened_ = false;
 };
 
 } // namespace fanout

@@ -43,6 +43,16 @@ inline constexpr double max_rate = 1000000; // --rate: a line every microsecond
 inline constexpr double default_idle_grace = 5;     // --idle-grace, seconds
 inline constexpr double max_idle_grace = 24 * 3600; // --idle-grace: a day
 
+/// "wait", "drop_oldest", "disconnect": as --policy spells them.
+[[nodiscard]] inline std::string_view policy_name(bytecast::overflow_policy p) noexcept {
+  switch (p) {
+    case bytecast::overflow_policy::wait: return "wait";
+    case bytecast::overflow_policy::drop_oldest: return "drop_oldest";
+    case bytecast::overflow_policy::disconnect: return "disconnect";
+  }
+  return "?";
+}
+
 namespace detail {
 
 template <class T>

@@ -40,6 +40,7 @@
 #include <system_error>
 #include <utility>
 #include <variant>
+#include <vector>
 
 namespace fanout {
 
@@ -56,7 +57,32 @@ struct client {
   std::uint64_t id = 0;
   std::string peer;              // "127.0.0.1:40312", for the log
   bool awaiting_request = false; // set by a protocol while it reads a request: closed at once on shutdown
+  const bytecast::byte_stream* stream = nullptr; // while stream_to() pipes the feed to it (for the stats)
+  std::uint64_t sent = 0;                        // payload bytes written to its socket
 };
+
+namespace detail {
+
+// A JSON string: quotes, backslashes and control characters escaped (other bytes as they are).
+inline std::string json_string(std::string_view text) {
+  std::string out = "\"";
+  for (const char ch : text) {
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (static_cast<unsigned char>(ch) < 0x20) {
+      constexpr std::string_view hex = "0123456789abcdef";
+      out += "\\u00";
+      out += hex[static_cast<unsigned char>(ch) >> 4];
+      out += hex[static_cast<unsigned char>(ch) & 0xf];
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+
+} // namespace detail
 
 class server {
  public:
@@ -179,6 +205,49 @@ class server {
     co_return done.index() == 0 ? ec : bytecast::error_code(asio::error::timed_out);
   }
 
+  /// The stats as one JSON object, for GET /stats (http_fanout):
+  ///   {"bytes_written": 1048576, "streams": 3, "connections": 4, "feed": "running",
+  ///    "clients": [{"id": 1, "peer": "127.0.0.1:40312", "policy": "drop_oldest",
+  ///                 "queue_limit": 65536, "queued_bytes": 12, "dropped": 0, "sent": 1048564}, ...],
+  ///    "archive": {"path": "feed.bin", "policy": "wait", "queue_limit": 0, "queued_bytes": 0,
+  ///                "dropped": 0, "written": 1048576}}
+  /// `streams` is the writer's stream_count(): the clients' streams and the archive's. `clients`
+  /// are the connections that receive the feed now; `sent` counts what went into a client's
+  /// socket, so sent + queued_bytes + dropped is bytes_written less the chunk being written
+  /// (and less what was written before the client came). `feed`: waiting (for clients), running,
+  /// paused (--lazy), ended or failed. `archive` is null without --archive.
+  [[nodiscard]] std::string stats_json() const {
+    const auto number = [](std::uint64_t n) { return std::to_string(n); };
+    const std::string policy = detail::json_string(policy_name(opts_.writer.on_overflow));
+    std::string json = "{\"bytes_written\": " + number(writer_.bytes_written()) +
+                       ", \"streams\": " + number(writer_.stream_count()) +
+                       ", \"connections\": " + number(connections_.size()) +
+                       ", \"feed\": " + detail::json_string(feed_state()) + ", \"clients\": [";
+    std::vector<const client*> receiving;
+    for (const client* c : connections_)
+      if (c->stream != nullptr) receiving.push_back(c);
+    std::sort(receiving.begin(), receiving.end(), [](const client* a, const client* b) { return a->id < b->id; });
+    const char* separator = "";
+    for (const client* c : receiving) {
+      json += separator;
+      separator = ", ";
+      json += "{\"id\": " + number(c->id) + ", \"peer\": " + detail::json_string(c->peer) +
+              ", \"policy\": " + policy + ", \"queue_limit\": " + number(opts_.writer.queue_limit) +
+              ", \"queued_bytes\": " + number(c->stream->queued_bytes()) +
+              ", \"dropped\": " + number(c->stream->dropped()) + ", \"sent\": " + number(c->sent) + "}";
+    }
+    json += "], \"archive\": ";
+    if (!archive_) {
+      json += "null";
+    } else {
+      const bytecast::byte_stream* s = archive_->stream();
+      json += "{\"path\": " + detail::json_string(archive_->path()) + ", \"policy\": \"wait\", \"queue_limit\": " +
+              number(archive_->limit()) + ", \"queued_bytes\": " + number(s ? s->queued_bytes() : 0) +
+              ", \"dropped\": " + number(s ? s->dropped() : 0) + ", \"written\": " + number(archive_->written()) + "}";
+    }
+    return json + "}\n";
+  }
+
   /// The process's exit status once run() returned: 1 when the feed failed or the archive could
   /// not be written, else 0.
   [[nodiscard]] int exit_status() const noexcept { return failure_ || (archive_ && archive_->failed()) ? 1 : 0; }
@@ -209,6 +278,13 @@ class server {
     std::uint64_t fed_before = 0;                // writer_.bytes_written() when it started
     std::size_t queued_before = 0;               // the stream's queued_bytes() when it started
   };
+
+  [[nodiscard]] std::string_view feed_state() const noexcept {
+    if (failure_) return "failed";
+    if (stopping_) return "ended";
+    if (gate_) return gate_->is_open() ? "running" : gate_->has_opened() ? "paused" : "waiting";
+    return waiting_for_clients_ ? "waiting" : "running";
+  }
 
   [[nodiscard]] std::string why_gone(const bytecast::error_code& ec) const {
     if (ec == asio::error::eof) return "closed by the client";
@@ -247,7 +323,10 @@ class server {
     log("feed: " + source_->description());
     if (opts_.wait_for_clients > 0 && !gate_) { // --lazy: the gate waits for them
       log("feed: waiting for " + std::to_string(opts_.wait_for_clients) + " clients");
-      if (!co_await wait_for_clients(opts_.wait_for_clients)) co_return; // a signal came first
+      waiting_for_clients_ = true;
+      const bool enough = co_await wait_for_clients(opts_.wait_for_clients);
+      waiting_for_clients_ = false;
+      if (!enough) co_return; // a signal came first
       log(std::to_string(opts_.wait_for_clients) + " clients connected: the feed starts");
     }
     const bytecast::error_code end = co_await copy_feed();
@@ -369,13 +448,19 @@ class server {
   asio::awaitable<pipe_result> pipe(client& c, bytecast::byte_stream stream, Framing framing) {
     pipe_result r;
     write_progress progress;
+    c.stream = &stream; // for the stats, while the pipe runs
+    struct forget_stream {
+      client& c;
+      ~forget_stream() { c.stream = nullptr; }
+    } forget{c};
     auto first = [](const auto& winner) { return std::visit([](const ending& e) { return e; }, winner); };
     ending e;
     if (watches_cut_off())
-      e = first(co_await (pump(c, stream, framing, progress, r.sent) || watch_peer(c) || watch_write_timeout(progress) ||
+      e = first(co_await (pump(c, stream, framing, progress) || watch_peer(c) || watch_write_timeout(progress) ||
                           watch_cut_off(stream, progress)));
     else
-      e = first(co_await (pump(c, stream, framing, progress, r.sent) || watch_peer(c) || watch_write_timeout(progress)));
+      e = first(co_await (pump(c, stream, framing, progress) || watch_peer(c) || watch_write_timeout(progress)));
+    r.sent = c.sent;
     r.end = e.end;
     r.error = e.error;
     r.dropped = stream.dropped();
@@ -384,8 +469,7 @@ class server {
 
   // The reader loop of API.md section 1: drain what is queued, wait only when nothing is.
   template <class Framing>
-  asio::awaitable<ending> pump(client& c, bytecast::byte_stream& stream, Framing& framing, write_progress& progress,
-                               std::uint64_t& sent) {
+  asio::awaitable<ending> pump(client& c, bytecast::byte_stream& stream, Framing& framing, write_progress& progress) {
     bytecast::error_code ec;
     bool lagged = false;
     for (;;) {
@@ -408,7 +492,7 @@ class server {
       progress.queued_before = stream.queued_bytes();
       ec = co_await write_noting_progress(c.socket, framing.frame(bytes), progress);
       if (ec) co_return ending{pipe_end::gone, ec};
-      sent += bytes.size();
+      c.sent += bytes.size();
     }
     if (asio::const_buffer trailer = framing.trailer(); trailer.size() != 0) {
       ec = co_await write_noting_progress(c.socket, trailer, progress);
@@ -636,6 +720,7 @@ class server {
   std::uint64_t last_id_ = 0;
   std::uint64_t cut_off_ = 0;
   std::uint64_t lagged_events_ = 0;
+  bool waiting_for_clients_ = false; // --wait-for-clients: the feed has not started
   bool stopping_ = false; // shutting down: the feed ended, or a signal came
   bytecast::error_code failure_; // why the feed failed; the writer's close reason
   bool finished_ = false; // the feed ended and every connection is gone

@@ -16,6 +16,7 @@ Needs python3 (standard library only), nc, curl and sha256sum.
 import argparse
 import ctypes
 import hashlib
+import json
 import os
 import re
 import resource
@@ -1361,6 +1362,85 @@ def case_lazy(ctx):
         f"{got_second[0]}..{count // 2}")
 
 
+def get_stats(port):
+    """GET /stats with curl, parsed."""
+    r = subprocess.run(["curl", "-sS", "--fail", "--max-time", "10", "--noproxy", "*", f"http://{HOST}:{port}/stats"],
+                       capture_output=True, timeout=20)
+    if r.returncode != 0:
+        raise Failure(f"curl /stats exited with {r.returncode}: {r.stderr.decode(errors='replace').strip()}")
+    try:
+        return json.loads(r.stdout)
+    except ValueError as e:
+        raise Failure(f"GET /stats is not JSON ({e}): {r.stdout[:300]!r}") from None
+
+
+def case_stats(ctx):
+    """HTTP: GET /stats is a JSON object (read with curl, parsed with Python's json) with
+    bytes_written, streams, and per client its policy, queued_bytes and dropped; the archive's
+    stream is there too, marked as the archive. Checked against what is known by construction:
+    32 MiB fed under --policy drop_oldest --queue-limit 64k, with a client that reads (curl), one
+    that never reads (4 KiB receive buffer) and an archive. bytes_written is what was fed;
+    streams counts the three readers; the stuck client holds at most the limit plus one chunk
+    (a read of stdin: 64 KiB) and has dropped bytes (32 MiB cannot fit in its socket buffers);
+    for each client sent + queued + dropped is what was written, less at most the chunk being
+    written; the archive (wait, unbounded) dropped nothing. Once the stuck client leaves, streams
+    and clients say so. POST /stats is 405."""
+    limit, chunk = 64 * 1024, 64 * 1024
+    size = 32 * 1024 * 1024
+    archive = ctx.path("feed.archive")
+    server = Server(ctx.procs, ctx.exe, "--policy", "drop_oldest", "--queue-limit", "64k", "--write-timeout", "60000",
+                    "--archive", archive)
+    out = ctx.path("reader.out")
+    reader = ctx.proto.start_client(ctx.procs, server.port, out)
+    stuck = ctx.proto.raw_socket(server.port, rcvbuf=4096)  # never reads
+    stuck_peer = f"{HOST}:{stuck.getsockname()[1]}"
+    wait_for_streams(server, 3, [reader])  # the two clients' streams and the archive's
+
+    stats = get_stats(server.port)
+    if stats["bytes_written"] != 0 or stats["streams"] != 3 or len(stats["clients"]) != 2:
+        raise Failure(f"before the feed: {stats}")
+    server.feed(os.urandom(size))
+    server.wait_for_stats("the feed written", lambda st: st["bytes"] == size)
+    stats = get_stats(server.port)
+    log(f"GET /stats: {json.dumps(stats)}")
+    if stats["bytes_written"] != size:
+        raise Failure(f"bytes_written is {stats['bytes_written']}, {size} were fed")
+    if stats["streams"] != 3 or len(stats["clients"]) != 2:
+        raise Failure(f"streams {stats['streams']} and {len(stats['clients'])} clients, expected 3 streams "
+                      f"(two clients and the archive) and 2 clients")
+    for client in stats["clients"]:
+        if client["policy"] != "drop_oldest" or client["queue_limit"] != limit:
+            raise Failure(f"a client with policy {client['policy']!r}, limit {client['queue_limit']}: expected "
+                          f"'drop_oldest', {limit}")
+        accounted = client["sent"] + client["queued_bytes"] + client["dropped"]
+        if not size - chunk <= accounted <= size:
+            raise Failure(f"client {client['id']}: sent + queued + dropped = {accounted}, expected {size} less "
+                          f"at most one chunk")
+    by_peer = {client["peer"]: client for client in stats["clients"]}
+    if stuck_peer not in by_peer:
+        raise Failure(f"the client that never reads ({stuck_peer}) is not among {list(by_peer)}")
+    s = by_peer[stuck_peer]
+    if s["queued_bytes"] > limit + chunk or s["dropped"] == 0:
+        raise Failure(f"the client that never reads: {s['queued_bytes']} bytes queued (at most {limit + chunk}), "
+                      f"{s['dropped']} dropped (expected some)")
+    a = stats["archive"]
+    if not a or a["path"] != archive or a["policy"] != "wait" or a["queue_limit"] != 0 or a["dropped"] != 0 or \
+            not size - chunk <= a["written"] + a["queued_bytes"] <= size:
+        raise Failure(f"the archive: {a}")
+
+    stuck.close()
+    server.wait_for_stats("the stuck client to go", lambda st: st["streams"] == 2)
+    stats = get_stats(server.port)
+    if stats["streams"] != 2 or [c["peer"] for c in stats["clients"]] == [stuck_peer] or len(stats["clients"]) != 1:
+        raise Failure(f"after the stuck client left: streams {stats['streams']}, clients {stats['clients']}")
+    status, headers, _ = http_exchange(server.port, b"POST /stats HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    if status != 405 or headers.get("allow") != "GET, HEAD":
+        raise Failure(f"POST /stats: {status} {headers}")
+    server.end_feed()
+    wait_exit(reader, 30, "the reader")
+    server.wait_exit()
+
+
 def case_stdin_closed(ctx):
     """Started with stdin closed (`server <&-`), the server exits 2 with a clear message unless
     it has --generate. It used to read one of Asio's own descriptors, which had become fd 0, and
@@ -1414,6 +1494,7 @@ CASES = {
     "quiet_cut_off": case_quiet_cut_off,
     "archive": case_archive,
     "lazy": case_lazy,
+    "stats": case_stats,
 }
 
 
