@@ -1,7 +1,7 @@
-// What the tcp_fanout and http_fanout examples share: the command line, the feed (stdin, or a
-// generated one) that goes into ONE bytecast::byte_writer, the accept loop, SIGINT/SIGTERM, and
-// `server::stream_to`, which pipes one client's byte_stream into its socket. Each example's
-// main.cpp adds only its protocol on top.
+// The fan-out server that tcp_fanout and http_fanout share: ONE bytecast::byte_writer, fed from
+// a feed_source (fanout_feed.hpp); the accept loop; one coroutine per connection, in which the
+// protocol (each example's main.cpp) calls `server::stream_to` to pipe the client's
+// byte_stream into its socket; SIGINT/SIGTERM and the drain; and `run()`, the common main().
 //
 // Everything runs on one thread (one io_context, run by main): no locks, and the writer never
 // writes while a session looks at it.
@@ -11,23 +11,26 @@
 #include <bytecast/bytecast.hpp> // first: it prepares Asio for coroutines on every compiler
 
 #include "asio_backend.hpp" // asio::, standalone or Boost.Asio
+#include "fanout_archive.hpp"
+#include "fanout_demand.hpp"
+#include "fanout_feed.hpp"
+#include "fanout_log.hpp"
+#include "fanout_options.hpp"
+#include "fanout_wire.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <chrono>
 #include <csignal>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <exception>
 #include <functional>
 #include <iostream>
-#include <limits>
+#include <memory>
 #include <optional>
 #include <set>
 #include <span>
@@ -46,280 +49,6 @@ using namespace std::chrono_literals;
 using namespace asio::experimental::awaitable_operators;
 
 // ---------------------------------------------------------------------------------------------
-// The command line
-
-struct options {
-  asio::ip::address bind = asio::ip::address_v4::loopback(); // --bind: loopback unless told
-  std::uint16_t port = 0;                                    // --port: 0 picks a free one
-  bytecast::writer_options writer{};                         // --policy, --queue-limit, --replay
-  bool generate = false;                                     // --generate even if stdin is not a terminal
-  double rate = 10;                                          // --rate: generated lines per second, 0 = no pause
-  std::uint64_t count = 0;                                   // --count: generated lines, 0 = no end
-  std::size_t wait_for_clients = 0;                          // --wait-for-clients: feed once N receive it
-  std::chrono::milliseconds stats{0};                        // --stats: interval of the stats line, 0 = off
-  std::chrono::milliseconds drain{5000};                     // --drain-timeout after the feed's end or a signal
-  std::chrono::milliseconds write_timeout{5000};             // --write-timeout: a client that takes no bytes, 0 = none
-};
-
-inline constexpr double min_rate = 0.001;   // --rate: a line every 1000 s
-inline constexpr double max_rate = 1000000; // --rate: a line every microsecond
-
-namespace detail {
-
-template <class T>
-[[nodiscard]] std::optional<T> parse_number(std::string_view text) {
-  T value{};
-  const char* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (ec != std::errc{} || ptr != end) return std::nullopt;
-  return value;
-}
-
-// "65536", "64k", "4m": bytes, with an optional binary suffix (KiB, MiB, GiB).
-[[nodiscard]] inline std::optional<std::size_t> parse_size(std::string_view text) {
-  std::size_t unit = 1;
-  if (!text.empty()) {
-    switch (text.back()) {
-      case 'k': case 'K': unit = std::size_t{1} << 10; break;
-      case 'm': case 'M': unit = std::size_t{1} << 20; break;
-      case 'g': case 'G': unit = std::size_t{1} << 30; break;
-      default: break;
-    }
-    if (unit != 1) text.remove_suffix(1);
-  }
-  auto value = parse_number<std::size_t>(text);
-  if (!value || *value > std::numeric_limits<std::size_t>::max() / unit) return std::nullopt;
-  return *value * unit;
-}
-
-inline void print_usage(std::ostream& out, std::string_view program, std::string_view summary) {
-  out << "usage: " << program << " [options]\n"
-      << summary << "\n"
-      << "The feed is stdin when stdin is not a terminal (its end ends the feed), else generated lines.\n"
-      << "A closed stdin is an error (exit 2) unless --generate.\n"
-      << "\n"
-      << "options:\n"
-      << "  --port N             port to listen on (default 0: pick a free one; printed on stdout)\n"
-      << "  --bind ADDR          address to listen on (default 127.0.0.1)\n"
-      << "  --policy P           wait | drop_oldest | disconnect: what happens when a client's queue\n"
-      << "                       is full (default wait; needs --queue-limit)\n"
-      << "  --queue-limit BYTES  per-client queue limit, 0 = unbounded (default 0)\n"
-      << "  --replay BYTES       recent bytes a new client gets first (default 0)\n"
-      << "  --generate           generated feed even when stdin is not a terminal\n"
-      << "  --rate N             generated lines per second, 0.001 to 1000000, or 0 = no pause\n"
-      << "                       (default 10)\n"
-      << "  --count N            generated lines in total, then the feed ends (default 0: no end)\n"
-      << "  --wait-for-clients N start the feed once N clients are there to receive it (default 0:\n"
-      << "                       at once)\n"
-      << "  --stats MS           a stats line on stderr every MS ms, when it changed (default 0: off)\n"
-      << "  --drain-timeout MS   after the feed's end or SIGINT/SIGTERM, how long clients may take\n"
-      << "                       to receive what is queued for them (default 5000)\n"
-      << "  --write-timeout MS   a client that takes no bytes for MS ms is dropped (default 5000;\n"
-      << "                       0: never)\n"
-      << "  --help               this text\n"
-      << "BYTES take an optional k, m or g suffix (KiB, MiB, GiB).\n";
-}
-
-[[noreturn]] inline void usage_error(std::string_view program, std::string_view summary, const std::string& what) {
-  std::cerr << program << ": " << what << "\n\n";
-  print_usage(std::cerr, program, summary);
-  std::exit(2);
-}
-
-} // namespace detail
-
-/// Parses the command line shared by both servers. Bad options: usage on stderr, exit 2;
-/// --help: usage on stdout, exit 0.
-[[nodiscard]] inline options parse_options(int argc, char** argv, std::string_view program,
-                                           std::string_view summary) {
-  options o;
-  std::vector<std::string_view> args(argv + 1, argv + argc);
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    std::string_view name = args[i];
-    std::optional<std::string_view> inline_value; // --name=value
-    if (auto eq = name.find('='); name.starts_with("--") && eq != std::string_view::npos) {
-      inline_value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-    }
-    auto fail = [&](const std::string& what) { detail::usage_error(program, summary, what); };
-    auto value = [&]() -> std::string_view {
-      if (inline_value) return *inline_value;
-      if (i + 1 == args.size()) fail(std::string(name) + " needs a value");
-      return args[++i];
-    };
-    auto size_value = [&]() {
-      auto v = detail::parse_size(value());
-      if (!v) fail(std::string(name) + ": expected a byte count such as 65536, 64k or 4m");
-      return *v;
-    };
-    auto millis_value = [&]() {
-      auto v = detail::parse_number<std::uint32_t>(value());
-      if (!v) fail(std::string(name) + ": expected milliseconds");
-      return std::chrono::milliseconds(*v);
-    };
-
-    if (name == "--help" || name == "-h") {
-      detail::print_usage(std::cout, program, summary);
-      std::exit(0);
-    } else if (name == "--port") {
-      auto v = detail::parse_number<std::uint16_t>(value());
-      if (!v) fail("--port: expected a number from 0 to 65535");
-      o.port = *v;
-    } else if (name == "--bind") {
-      bytecast::error_code ec;
-      o.bind = asio::ip::make_address(std::string(value()), ec);
-      if (ec) fail("--bind: expected an IPv4 or IPv6 address");
-    } else if (name == "--policy") {
-      std::string_view p = value();
-      if (p == "wait") o.writer.on_overflow = bytecast::overflow_policy::wait;
-      else if (p == "drop_oldest") o.writer.on_overflow = bytecast::overflow_policy::drop_oldest;
-      else if (p == "disconnect") o.writer.on_overflow = bytecast::overflow_policy::disconnect;
-      else fail("--policy: expected wait, drop_oldest or disconnect");
-    } else if (name == "--queue-limit") {
-      o.writer.queue_limit = size_value();
-    } else if (name == "--replay") {
-      o.writer.replay_limit = size_value();
-    } else if (name == "--generate") {
-      if (inline_value) fail("--generate takes no value");
-      o.generate = true;
-    } else if (name == "--rate") {
-      // Bounded so that every rate accepted means what it says: 1/rate seconds must fit the
-      // clock's nanoseconds (1e-10 overflowed into no pause at all) and stay whole
-      // nanoseconds; and the generator keeps up with the fastest (2M lines in 2.0 s at
-      // --rate 1000000 on a 2-vCPU VM).
-      auto v = detail::parse_number<double>(value());
-      if (!v || !(*v == 0 || (*v >= min_rate && *v <= max_rate)))
-        fail("--rate: expected 0 (no pause) or lines per second from 0.001 to 1000000");
-      o.rate = *v;
-    } else if (name == "--count") {
-      auto v = detail::parse_number<std::uint64_t>(value());
-      if (!v) fail("--count: expected a number of lines");
-      o.count = *v;
-    } else if (name == "--wait-for-clients") {
-      auto v = detail::parse_number<std::size_t>(value());
-      if (!v) fail("--wait-for-clients: expected a number of clients");
-      o.wait_for_clients = *v;
-    } else if (name == "--stats") {
-      o.stats = millis_value();
-    } else if (name == "--drain-timeout") {
-      o.drain = millis_value();
-    } else if (name == "--write-timeout") {
-      o.write_timeout = millis_value();
-    } else {
-      fail("unknown option '" + std::string(args[i]) + "'");
-    }
-  }
-  return o;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Framing: what goes around each chunk on the wire
-
-/// Raw bytes, as written (tcp_fanout; http_fanout for HTTP/1.0 clients).
-struct raw_framing {
-  [[nodiscard]] std::array<asio::const_buffer, 1> frame(std::span<const std::byte> bytes) const {
-    return {asio::buffer(bytes.data(), bytes.size())};
-  }
-  [[nodiscard]] asio::const_buffer trailer() const { return {}; }
-};
-
-/// One HTTP/1.1 chunk per bytecast chunk, then the last-chunk `0\r\n\r\n` (http_fanout).
-class chunked_framing {
- public:
-  [[nodiscard]] std::array<asio::const_buffer, 3> frame(std::span<const std::byte> bytes) {
-    auto [end, ec] = std::to_chars(size_line_.data(), size_line_.data() + size_line_.size() - 2, bytes.size(), 16);
-    (void)ec; // 16 hex digits always fit
-    *end++ = '\r';
-    *end++ = '\n';
-    return {asio::buffer(size_line_.data(), static_cast<std::size_t>(end - size_line_.data())),
-            asio::buffer(bytes.data(), bytes.size()), asio::buffer(crlf, 2)};
-  }
-  [[nodiscard]] asio::const_buffer trailer() const { return asio::buffer(last_chunk, 5); }
-
- private:
-  static constexpr const char* crlf = "\r\n";
-  static constexpr const char* last_chunk = "0\r\n\r\n";
-  std::array<char, 20> size_line_{};
-};
-
-// ---------------------------------------------------------------------------------------------
-// Closing a connection
-
-/// The graceful end: our FIN after the last byte, then wait (at most `limit`) for the peer to
-/// close too, reading and discarding what it still sends. Closing with unread input would send
-/// a reset, and a reset can destroy the response the peer has not read yet.
-inline asio::awaitable<void> close_gracefully(tcp::socket& socket, std::chrono::milliseconds limit = 2s) {
-  bytecast::error_code ec;
-  socket.shutdown(tcp::socket::shutdown_send, ec);
-  if (!ec) {
-    auto drain = [](tcp::socket& s) -> asio::awaitable<void> {
-      std::array<char, 4096> sink;
-      bytecast::error_code read_ec;
-      while (!read_ec) co_await s.async_read_some(asio::buffer(sink), asio::redirect_error(asio::use_awaitable, read_ec));
-    };
-    asio::steady_timer timer(co_await asio::this_coro::executor, limit);
-    co_await (drain(socket) || timer.async_wait(asio::redirect_error(asio::use_awaitable, ec)));
-  }
-  socket.close(ec);
-}
-
-/// The abortive end: a reset, and the kernel forgets whatever was still unsent. For a client
-/// that cannot receive a clean end anyway (cut off, or still there when the drain time is up).
-inline void close_abortively(tcp::socket& socket) {
-  bytecast::error_code ec;
-  socket.set_option(asio::socket_base::linger(true, 0), ec);
-  socket.close(ec);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Waiting for clients
-
-/// How many clients receive the feed, and a wait until there are enough (--wait-for-clients).
-/// It stands in for the writer's async_wait_for_streams (API.md section 6) until the library
-/// has it; then server::wait_for_clients() calls that instead, and this class goes.
-class client_count {
- public:
-  explicit client_count(asio::io_context& ctx) : changed_(ctx, std::chrono::steady_clock::time_point::max()) {}
-
-  /// Counts one client for as long as it lives.
-  class hold {
-   public:
-    explicit hold(client_count& count) : count_(count) {
-      ++count_.clients_;
-      count_.changed_.cancel(); // wakes a wait
-    }
-    hold(const hold&) = delete;
-    hold& operator=(const hold&) = delete;
-    ~hold() { --count_.clients_; }
-
-   private:
-    client_count& count_;
-  };
-
-  /// Completes once at least `n` clients are counted, or at once after stop().
-  asio::awaitable<void> wait_for(std::size_t n) {
-    // A timer that never expires is the event: cancel() wakes its waiter, which looks again.
-    // One thread runs everything, so no change can slip in between the look and the wait.
-    while (clients_ < n && !stopped_) {
-      bytecast::error_code ec;
-      changed_.expires_at(std::chrono::steady_clock::time_point::max());
-      co_await changed_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    }
-  }
-
-  /// Ends a wait for good: the server shuts down.
-  void stop() {
-    stopped_ = true;
-    changed_.cancel();
-  }
-
- private:
-  std::size_t clients_ = 0;
-  bool stopped_ = false;
-  asio::steady_timer changed_;
-};
-
-// ---------------------------------------------------------------------------------------------
 // The server
 
 /// One accepted connection, owned by its session coroutine.
@@ -328,34 +57,64 @@ struct client {
   std::uint64_t id = 0;
   std::string peer;              // "127.0.0.1:40312", for the log
   bool awaiting_request = false; // set by a protocol while it reads a request: closed at once on shutdown
+  const bytecast::byte_stream* stream = nullptr; // while stream_to() pipes the feed to it (for the stats)
+  std::uint64_t sent = 0;                        // payload bytes written to its socket
 };
+
+namespace detail {
+
+// A JSON string: quotes, backslashes and control characters escaped (other bytes as they are).
+inline std::string json_string(std::string_view text) {
+  std::string out = "\"";
+  for (const char ch : text) {
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (static_cast<unsigned char>(ch) < 0x20) {
+      constexpr std::string_view hex = "0123456789abcdef";
+      out += "\\u00";
+      out += hex[static_cast<unsigned char>(ch) >> 4];
+      out += hex[static_cast<unsigned char>(ch) & 0xf];
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+
+} // namespace detail
 
 class server {
  public:
   /// What a protocol does with a new connection; it returns when the connection is done.
   using session = asio::awaitable<void> (*)(server&, client&);
 
-  /// `feed_fd`: the descriptor the feed is read from (the server closes it), or -1 for the
-  /// generated feed.
-  server(asio::io_context& ctx, const options& opts, std::string_view program, int feed_fd)
+  /// A server of what `source` yields.
+  server(asio::io_context& ctx, const options& opts, std::string_view program, std::unique_ptr<feed_source> source)
       : ctx_(ctx),
         opts_(opts),
-        program_(program),
+        log_(program),
+        source_(std::move(source)),
         writer_(ctx, opts.writer),
         acceptor_(ctx),
         signals_(ctx, SIGINT, SIGTERM),
-        feed_timer_(ctx),
         stats_timer_(ctx),
         drain_timer_(ctx),
         accept_retry_(ctx),
-        accept_quiet_(ctx),
-        receiving_(ctx) {
-    if (feed_fd >= 0) stdin_.emplace(ctx, feed_fd);
-  }
+        accept_quiet_(ctx) {}
 
-  /// Listens (printing "listening on ADDR:PORT" on stdout), then starts the feed, the signal
-  /// handling and the stats line. Throws bytecast::system_error when the address cannot be used.
+  /// Opens the archive (--archive), listens (printing "listening on ADDR:PORT" on stdout), then
+  /// starts the feed, the signal handling and the stats line. Throws bytecast::system_error when
+  /// the archive cannot be opened or the address cannot be used.
   void start(session s) {
+    if (!opts_.archive.empty()) {
+      // Before the feed starts: its stream gets every byte from the first.
+      archive_.emplace(ctx_, writer_, opts_.archive, opts_.archive_limit.value_or(0), log_);
+      log("archive: every byte to " + archive_->path() + ", through a `wait` stream with " +
+          (archive_->limit() == 0 ? std::string("no limit") : "a limit of " + std::to_string(archive_->limit()) + " bytes"));
+      asio::co_spawn(ctx_, write_archive(), detached_with_log("archive"));
+    }
+
     const tcp::endpoint wanted(opts_.bind, opts_.port);
     acceptor_.open(wanted.protocol());
     acceptor_.set_option(tcp::acceptor::reuse_address(true));
@@ -367,7 +126,13 @@ class server {
       log("note: --policy has no effect without --queue-limit: every client's queue is unbounded");
 
     asio::co_spawn(ctx_, accept_loop(s), detached_with_log("accept loop"));
-    asio::co_spawn(ctx_, feed(), detached_with_log("feed"));
+    if (opts_.lazy)
+      gate_.emplace(ctx_, writer_, opts_.idle_grace.value_or(default_idle_grace),
+                    std::max<std::size_t>(opts_.wait_for_clients, 1), log_);
+    // The feed runs until its source ends, or until shut_down() cancels it through this slot.
+    feeding_ = true;
+    asio::co_spawn(ctx_, feed(), asio::bind_cancellation_slot(feed_cancel_.slot(), detached_with_log("feed")));
+    if (gate_) asio::co_spawn(ctx_, gate_->run(), detached_with_log("--lazy")); // ends when the writer closes
     wait_for_signal();
     if (opts_.stats.count() > 0) print_stats_every_interval();
   }
@@ -378,20 +143,27 @@ class server {
 
   /// Pipes `stream` into `c.socket`, each chunk framed by `framing`, and closes the connection:
   /// - the feed ended: every chunk, the framing's trailer, then a graceful close;
+  /// - the feed failed: every chunk, then the broken end the framing calls for (see
+  ///   fanout_wire.hpp): no trailer and a graceful close, or (raw bytes) a reset;
   /// - the stream was cut off (`disconnect` policy, queue full): an abortive close at once;
   /// - the client went away (or the write failed): close.
   /// Under `drop_oldest` a client that lagged loses the oldest chunks and carries on.
   template <class Framing>
   asio::awaitable<void> stream_to(client& c, bytecast::byte_stream stream, Framing framing) {
-    pipe_result r;
-    {
-      const client_count::hold counted(receiving_); // for --wait-for-clients, while it has its stream
-      r = co_await pipe(c, std::move(stream), std::move(framing)); // the stream is gone after this
-    }
+    const pipe_result r = co_await pipe(c, std::move(stream), std::move(framing)); // the stream is gone after this
     switch (r.end) {
       case pipe_end::finished:
         log(c, "finished, " + std::to_string(r.sent) + " bytes sent");
         co_await close_gracefully(c.socket);
+        break;
+      case pipe_end::feed_failed:
+        if constexpr (Framing::ends_with_trailer) {
+          log(c, "the feed failed: " + std::to_string(r.sent) + " bytes sent, then the end without its trailer");
+          co_await close_gracefully(c.socket);
+        } else {
+          log(c, "the feed failed: " + std::to_string(r.sent) + " bytes sent, then a reset once they are delivered");
+          co_await reset_once_delivered(c.socket);
+        }
         break;
       case pipe_end::cut_off:
         ++cut_off_;
@@ -433,18 +205,61 @@ class server {
     co_return done.index() == 0 ? ec : bytecast::error_code(asio::error::timed_out);
   }
 
-  /// One line on stderr, prefixed with the program's name.
-  void log(std::string_view text) const {
-    std::string line;
-    line.append(program_).append(": ").append(text).append("\n");
-    std::cerr << line << std::flush;
+  /// The stats as one JSON object, for GET /stats (http_fanout):
+  ///   {"bytes_written": 1048576, "streams": 3, "connections": 4, "feed": "running",
+  ///    "clients": [{"id": 1, "peer": "127.0.0.1:40312", "policy": "drop_oldest",
+  ///                 "queue_limit": 65536, "queued_bytes": 12, "dropped": 0, "sent": 1048564}, ...],
+  ///    "archive": {"path": "feed.bin", "policy": "wait", "queue_limit": 0, "queued_bytes": 0,
+  ///                "dropped": 0, "written": 1048576}}
+  /// `streams` is the writer's stream_count(): the clients' streams and the archive's. `clients`
+  /// are the connections that receive the feed now; `sent` counts what went into a client's
+  /// socket, so sent + queued_bytes + dropped is bytes_written less the chunk being written
+  /// (and less what was written before the client came). `feed`: waiting (for clients), running,
+  /// paused (--lazy), ended or failed. `archive` is null without --archive.
+  [[nodiscard]] std::string stats_json() const {
+    const auto number = [](std::uint64_t n) { return std::to_string(n); };
+    const std::string policy = detail::json_string(policy_name(opts_.writer.on_overflow));
+    std::string json = "{\"bytes_written\": " + number(writer_.bytes_written()) +
+                       ", \"streams\": " + number(writer_.stream_count()) +
+                       ", \"connections\": " + number(connections_.size()) +
+                       ", \"feed\": " + detail::json_string(feed_state()) + ", \"clients\": [";
+    std::vector<const client*> receiving;
+    for (const client* c : connections_)
+      if (c->stream != nullptr) receiving.push_back(c);
+    std::sort(receiving.begin(), receiving.end(), [](const client* a, const client* b) { return a->id < b->id; });
+    const char* separator = "";
+    for (const client* c : receiving) {
+      json += separator;
+      separator = ", ";
+      json += "{\"id\": " + number(c->id) + ", \"peer\": " + detail::json_string(c->peer) +
+              ", \"policy\": " + policy + ", \"queue_limit\": " + number(opts_.writer.queue_limit) +
+              ", \"queued_bytes\": " + number(c->stream->queued_bytes()) +
+              ", \"dropped\": " + number(c->stream->dropped()) + ", \"sent\": " + number(c->sent) + "}";
+    }
+    json += "], \"archive\": ";
+    if (!archive_) {
+      json += "null";
+    } else {
+      const bytecast::byte_stream* s = archive_->stream();
+      json += "{\"path\": " + detail::json_string(archive_->path()) + ", \"policy\": \"wait\", \"queue_limit\": " +
+              number(archive_->limit()) + ", \"queued_bytes\": " + number(s ? s->queued_bytes() : 0) +
+              ", \"dropped\": " + number(s ? s->dropped() : 0) + ", \"written\": " + number(archive_->written()) + "}";
+    }
+    return json + "}\n";
   }
+
+  /// The process's exit status once run() returned: 1 when the feed failed or the archive could
+  /// not be written, else 0.
+  [[nodiscard]] int exit_status() const noexcept { return failure_ || (archive_ && archive_->failed()) ? 1 : 0; }
+
+  /// One line on stderr, prefixed with the program's name.
+  void log(std::string_view text) const { log_(text); }
   void log(const client& c, std::string_view text) const {
     log("client " + std::to_string(c.id) + " (" + c.peer + "): " + std::string(text));
   }
 
  private:
-  enum class pipe_end { finished, cut_off, gone };
+  enum class pipe_end { finished, feed_failed, cut_off, gone };
   struct ending {
     pipe_end end = pipe_end::gone;
     bytecast::error_code error; // why it is gone
@@ -458,10 +273,18 @@ class server {
 
   // Shared by the pump and the watches of one client.
   struct write_progress {
-    std::uint64_t started = 0;                   // socket writes started so far
-    bool pending = false;                        // one is in progress
+    bool pending = false;                        // a socket write is in progress
     std::chrono::steady_clock::time_point moved; // when it started, or last got bytes out
+    std::uint64_t fed_before = 0;                // writer_.bytes_written() when it started
+    std::size_t queued_before = 0;               // the stream's queued_bytes() when it started
   };
+
+  [[nodiscard]] std::string_view feed_state() const noexcept {
+    if (failure_) return "failed";
+    if (stopping_) return "ended";
+    if (gate_) return gate_->is_open() ? "running" : gate_->has_opened() ? "paused" : "waiting";
+    return waiting_for_clients_ ? "waiting" : "running";
+  }
 
   [[nodiscard]] std::string why_gone(const bytecast::error_code& ec) const {
     if (ec == asio::error::eof) return "closed by the client";
@@ -493,75 +316,58 @@ class server {
   // --- the feed: the one writer ----------------------------------------------------------------
 
   asio::awaitable<void> feed() {
-    if (opts_.wait_for_clients > 0) {
+    // A shutdown cancels the feed through its slot: every wait below then completes with
+    // operation_aborted (or broken_pipe, the writer being closed), and the feed returns. No
+    // exception for it: the feed looks at every error itself.
+    co_await asio::this_coro::throw_if_cancelled(false);
+    log("feed: " + source_->description());
+    if (opts_.wait_for_clients > 0 && !gate_) { // --lazy: the gate waits for them
       log("feed: waiting for " + std::to_string(opts_.wait_for_clients) + " clients");
-      co_await wait_for_clients(opts_.wait_for_clients);
-      if (stopping_) co_return; // a signal came first
+      waiting_for_clients_ = true;
+      const bool enough = co_await wait_for_clients(opts_.wait_for_clients);
+      waiting_for_clients_ = false;
+      if (!enough) co_return; // a signal came first
       log(std::to_string(opts_.wait_for_clients) + " clients connected: the feed starts");
     }
-    if (stdin_)
-      co_await feed_stdin();
+    const bytecast::error_code end = co_await copy_feed();
+    feeding_ = false;
+    source_.reset(); // closes stdin
+    if (stopping_) co_return; // a signal ended it
+    const std::string after = " after " + std::to_string(writer_.bytes_written()) + " bytes";
+    if (end == asio::error::eof)
+      shut_down("feed ended" + after);
     else
-      co_await feed_generated();
-    if (!stopping_) shut_down("feed ended after " + std::to_string(writer_.bytes_written()) + " bytes"); // not by a signal
+      shut_down("feed failed" + after + " (" + end.message() + ")", end);
   }
 
-  // Once `n` clients receive the feed (they subscribed: each gets it from its first byte on).
-  // With the library's async_wait_for_streams (API.md section 6) this becomes
-  //   co_await writer_.async_wait_for_streams(n, asio::redirect_error(asio::use_awaitable, ec));
-  // (broken_pipe when the writer is closed first), and client_count goes, with its hold in
-  // stream_to().
-  asio::awaitable<void> wait_for_clients(std::size_t n) { co_await receiving_.wait_for(n); }
-
-  // stdin (a dup of it, see run()), in chunks of what one read returns (at most 64 KiB). A
-  // stream_descriptor works for pipes, terminals and sockets, and (by plain reads, never
-  // through epoll) for regular files.
-  asio::awaitable<void> feed_stdin() {
-    log("feed: stdin");
+  // Once `n` clients receive the feed: they subscribed, so each gets it from its first byte on.
+  // False when the server shuts down first (the writer is closed: broken_pipe).
+  asio::awaitable<bool> wait_for_clients(std::size_t n) {
+    const std::size_t others = archive_ ? 1 : 0; // the archive's stream is no client
     bytecast::error_code ec;
-    std::vector<std::byte> buffer(64 * 1024);
+    co_await writer_.async_wait_for_streams(n + others, asio::redirect_error(asio::use_awaitable, ec));
+    co_return !ec;
+  }
+
+  asio::awaitable<void> write_archive() {
+    co_await archive_->run();
+    maybe_finish(); // the archive may be the last thing the server waited for
+  }
+
+  // Each piece of the source becomes one chunk of the writer, until the source ends (eof) or
+  // fails (its error), or the server closes the writer (broken_pipe) or cancels the feed.
+  asio::awaitable<bytecast::error_code> copy_feed() {
     for (;;) {
-      std::size_t n = co_await stdin_->async_read_some(asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) {
-        if (ec != asio::error::eof && ec != asio::error::operation_aborted) log("reading stdin: " + ec.message());
-        break;
-      }
+      const feed_piece piece = co_await source_->next();
+      if (piece.error) co_return piece.error;
+      // --lazy: while nobody listens, the feed waits here with its next piece.
+      if (gate_ && !co_await gate_->until_open()) co_return asio::error::operation_aborted;
       // async_write, not write: under `wait` it waits until every client has room (and so
       // stops reading stdin: backpressure up the pipe), under the other policies it never waits.
-      co_await writer_.async_write(asio::buffer(buffer.data(), n), asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) break; // broken_pipe: the writer was closed by a signal
-    }
-    stdin_->close(ec);
-  }
-
-  // "line 000001\n", "line 000002\n", ... at --rate lines per second.
-  asio::awaitable<void> feed_generated() {
-    std::ostringstream what;
-    what << "feed: generated lines, ";
-    if (opts_.rate > 0) what << opts_.rate << " per second"; else what << "no pause";
-    if (opts_.count > 0) what << ", " << opts_.count << " in total";
-    log(what.str());
-    const auto period = opts_.rate > 0 ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                             std::chrono::duration<double>(1.0 / opts_.rate))
-                                       : std::chrono::steady_clock::duration::zero();
-    auto next = std::chrono::steady_clock::now();
-    bytecast::error_code ec;
-    for (std::uint64_t n = 1; opts_.count == 0 || n <= opts_.count; ++n) {
-      std::array<char, 32> line{};
-      const int len = std::snprintf(line.data(), line.size(), "line %06llu\n", static_cast<unsigned long long>(n));
-      co_await writer_.async_write(asio::buffer(line.data(), static_cast<std::size_t>(len)),
+      bytecast::error_code ec;
+      co_await writer_.async_write(asio::buffer(piece.bytes.data(), piece.bytes.size()),
                                    asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) co_return; // the writer was closed by a signal
-      // On schedule: wait only when ahead of it. A timer wakes up late by some microseconds,
-      // so at high rates the lines due meanwhile go out at once; but after a stall (a `wait`
-      // writer waiting for room) the schedule starts again from now, with no burst to catch up.
-      next += period;
-      const auto now = std::chrono::steady_clock::now();
-      if (now - next > max_catch_up) next = now;
-      if (next <= now) continue;
-      feed_timer_.expires_at(next);
-      co_await feed_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) co_return; // cancelled by a signal
+      if (ec) co_return ec;
     }
   }
 
@@ -642,13 +448,19 @@ class server {
   asio::awaitable<pipe_result> pipe(client& c, bytecast::byte_stream stream, Framing framing) {
     pipe_result r;
     write_progress progress;
+    c.stream = &stream; // for the stats, while the pipe runs
+    struct forget_stream {
+      client& c;
+      ~forget_stream() { c.stream = nullptr; }
+    } forget{c};
     auto first = [](const auto& winner) { return std::visit([](const ending& e) { return e; }, winner); };
     ending e;
     if (watches_cut_off())
-      e = first(co_await (pump(c, stream, framing, progress, r.sent) || watch_peer(c) || watch_write_timeout(progress) ||
+      e = first(co_await (pump(c, stream, framing, progress) || watch_peer(c) || watch_write_timeout(progress) ||
                           watch_cut_off(stream, progress)));
     else
-      e = first(co_await (pump(c, stream, framing, progress, r.sent) || watch_peer(c) || watch_write_timeout(progress)));
+      e = first(co_await (pump(c, stream, framing, progress) || watch_peer(c) || watch_write_timeout(progress)));
+    r.sent = c.sent;
     r.end = e.end;
     r.error = e.error;
     r.dropped = stream.dropped();
@@ -657,8 +469,7 @@ class server {
 
   // The reader loop of API.md section 1: drain what is queued, wait only when nothing is.
   template <class Framing>
-  asio::awaitable<ending> pump(client& c, bytecast::byte_stream& stream, Framing& framing, write_progress& progress,
-                               std::uint64_t& sent) {
+  asio::awaitable<ending> pump(client& c, bytecast::byte_stream& stream, Framing& framing, write_progress& progress) {
     bytecast::error_code ec;
     bool lagged = false;
     for (;;) {
@@ -672,13 +483,16 @@ class server {
         continue;
       }
       if (ec == bytecast::error::overflowed) co_return ending{pipe_end::cut_off, ec};
+      if (failure_ && ec == failure_) co_return ending{pipe_end::feed_failed, ec}; // the writer's close reason
       if (ec) co_return ending{pipe_end::gone, ec}; // operation_aborted: a watch finished first
       if (bytes.empty()) break;                     // the close sentinel: the feed ended
 
       // The span stays valid until the next read on the stream, so for the whole write.
+      progress.fed_before = writer_.bytes_written(); // for watch_cut_off
+      progress.queued_before = stream.queued_bytes();
       ec = co_await write_noting_progress(c.socket, framing.frame(bytes), progress);
       if (ec) co_return ending{pipe_end::gone, ec};
-      sent += bytes.size();
+      c.sent += bytes.size();
     }
     if (asio::const_buffer trailer = framing.trailer(); trailer.size() != 0) {
       ec = co_await write_noting_progress(c.socket, trailer, progress);
@@ -692,7 +506,6 @@ class server {
   template <class ConstBufferSequence>
   static asio::awaitable<bytecast::error_code> write_noting_progress(tcp::socket& socket, const ConstBufferSequence& buffers,
                                                                      write_progress& progress) {
-    ++progress.started;
     progress.pending = true;
     progress.moved = std::chrono::steady_clock::now();
     std::size_t written = 0;
@@ -753,29 +566,25 @@ class server {
 
   // Under `disconnect` the writer cuts a full stream off, and the stream says so
   // (error::overflowed) at its next read. But the pump of a client that stopped reading is
-  // stuck in a socket write and never reads again. So while one socket write stays pending,
-  // this watch compares what the writer wrote with what reached the stream's queue: the pump
-  // takes nothing meanwhile, so each write grows the queue by its size unless it did not reach
-  // the stream, which under `disconnect` means the stream was cut off. Exact here, because the
-  // writer (on this same thread) never writes between the two reads below.
+  // stuck in a socket write and never reads again. So while a socket write is pending, this
+  // watch compares what the writer wrote since that write started with what reached the
+  // stream's queue since: the pump takes nothing meanwhile, so each write grows the queue by its
+  // size unless it did not reach the stream, which under `disconnect` means the stream was cut
+  // off. Exact here: the writer runs on this same thread, and the pump noted both numbers when
+  // it started the socket write. (Compared from one look to the next instead, a cut-off at the
+  // end of a burst went unnoticed while the feed was quiet.)
   asio::awaitable<ending> watch_cut_off(const bytecast::byte_stream& stream, const write_progress& progress) {
     asio::steady_timer timer(co_await asio::this_coro::executor);
-    std::optional<std::uint64_t> write; // the write pending at the last look
-    std::uint64_t written = 0;
-    std::size_t queued = 0;
     for (;;) {
       timer.expires_after(cut_off_check_interval);
       bytecast::error_code ec;
       co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       if (ec) co_return ending{pipe_end::gone, ec}; // cancelled: the pump or the peer watch finished first
-      const std::uint64_t written_now = writer_.bytes_written();
+      if (!progress.pending) continue;
+      const std::uint64_t fed = writer_.bytes_written() - progress.fed_before;
       const std::size_t queued_now = stream.queued_bytes();
-      if (progress.pending && write == progress.started && queued_now >= queued &&
-          queued_now - queued < written_now - written)
+      if (queued_now >= progress.queued_before && queued_now - progress.queued_before < fed)
         co_return ending{pipe_end::cut_off, bytecast::error::overflowed};
-      write = progress.pending ? std::optional(progress.started) : std::nullopt;
-      written = written_now;
-      queued = queued_now;
     }
   }
 
@@ -809,18 +618,19 @@ class server {
 
   // At the feed's end or the first signal: stop accepting, end the feed, and give the clients
   // --drain-timeout to receive what is queued for them. After that time, close what is left:
-  // without it a client that never reads would keep the server running for ever.
-  void shut_down(const std::string& why) {
-    bytecast::error_code ec;
+  // without it a client that never reads would keep the server running for ever. `failure`:
+  // why the feed failed; every client then gets its queue, then a broken end instead of a clean one.
+  void shut_down(const std::string& why, const bytecast::error_code& failure = {}) {
     stopping_ = true;
+    failure_ = failure;
     log(why + "; " + std::to_string(connections_.size()) + " clients have " + std::to_string(opts_.drain.count()) +
         " ms to drain");
     stop_accepting();
     close_awaiting_request();
-    writer_.close(); // every client gets what is queued for it, then the end; wakes a waiting feed
-    receiving_.stop();
-    feed_timer_.cancel();
-    if (stdin_) stdin_->cancel(ec);
+    // Every client gets what is queued for it, then the end: the close sentinel, or `failure`
+    // (close({}) is close()). Wakes a feed that waits for room or for clients.
+    writer_.close(failure_);
+    if (feeding_) feed_cancel_.emit(asio::cancellation_type::terminal); // a signal: the feed stops now
     drain_timer_.expires_after(opts_.drain);
     drain_timer_.async_wait([this](bytecast::error_code ec) {
       if (ec || connections_.empty()) return;
@@ -847,9 +657,11 @@ class server {
     for (client* c : connections_) close_abortively(c->socket); // their sessions see the error and end
   }
 
-  // Once the feed ended and the last connection is gone, nothing else may keep run() going.
+  // Once the feed ended, the last connection is gone and the archive is complete, nothing else
+  // may keep run() going.
   void maybe_finish() {
     if (finished_ || writer_.is_open() || acceptor_.is_open() || !connections_.empty()) return;
+    if (archive_ && !archive_->done()) return; // it writes its queue to the file
     finished_ = true; // for handlers that completed before the cancellations below
     bytecast::error_code ec;
     signals_.cancel(ec);
@@ -882,17 +694,19 @@ class server {
 
   static constexpr auto cut_off_check_interval = 200ms;
   static constexpr std::size_t max_client_bytes = 64 * 1024; // what a client may send (after its request)
-  static constexpr auto max_catch_up = 100ms; // the generated feed: a longer delay is a stall
   static constexpr auto accept_quiet_time = 2s; // without a failed accept: the episode is over
 
   asio::io_context& ctx_;
   const options opts_;
-  const std::string program_;
+  const logger log_;
+  std::unique_ptr<feed_source> source_; // until the feed ends
+  asio::cancellation_signal feed_cancel_;
+  bool feeding_ = false; // the feed coroutine runs
   bytecast::byte_writer writer_;
+  std::optional<archive> archive_; // --archive: one more stream of writer_
+  std::optional<demand_gate> gate_; // --lazy
   tcp::acceptor acceptor_;
   asio::signal_set signals_;
-  std::optional<asio::posix::stream_descriptor> stdin_;
-  asio::steady_timer feed_timer_;
   asio::steady_timer stats_timer_;
   asio::steady_timer drain_timer_;
   asio::steady_timer accept_retry_; // the accept loop's back-off when accepts fail
@@ -902,19 +716,20 @@ class server {
     std::string why;            // the first failure's message
     std::chrono::steady_clock::time_point first, last;
   } accept_trouble_; // the episode of failed accepts going on, for the log
-  client_count receiving_; // clients in stream_to(), for --wait-for-clients
   std::set<client*> connections_; // every open connection, for close_all()
   std::uint64_t last_id_ = 0;
   std::uint64_t cut_off_ = 0;
   std::uint64_t lagged_events_ = 0;
+  bool waiting_for_clients_ = false; // --wait-for-clients: the feed has not started
   bool stopping_ = false; // shutting down: the feed ended, or a signal came
+  bytecast::error_code failure_; // why the feed failed; the writer's close reason
   bool finished_ = false; // the feed ended and every connection is gone
   std::string last_stats_;
 };
 
 /// The common main(): options, the feed's source, one io_context on this thread, run until
 /// everything is done. Exit status 2 for bad options or a closed stdin, 1 when the server
-/// cannot start.
+/// cannot start, the feed failed or the archive could not be written, else 0.
 inline int run(int argc, char** argv, std::string_view program, std::string_view summary, server::session s) {
   const options opts = parse_options(argc, argv, program, summary);
 
@@ -936,17 +751,20 @@ inline int run(int argc, char** argv, std::string_view program, std::string_view
     }
   }
 
+  if (opts.lazy && feed_fd >= 0)
+    detail::usage_error(program, summary, "--lazy needs the generated feed: add --generate (stdin is not a terminal)");
+
   std::signal(SIGPIPE, SIG_IGN); // a closed stdout must not kill the server
   try {
     asio::io_context ctx;
-    server srv(ctx, opts, program, feed_fd);
+    server srv(ctx, opts, program, make_feed_source(ctx, opts, feed_fd));
     srv.start(s);
     ctx.run();
+    return srv.exit_status();
   } catch (const std::exception& e) {
     std::cerr << program << ": " << e.what() << '\n';
     return 1;
   }
-  return 0;
 }
 
 } // namespace fanout

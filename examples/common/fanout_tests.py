@@ -16,6 +16,7 @@ Needs python3 (standard library only), nc, curl and sha256sum.
 import argparse
 import ctypes
 import hashlib
+import json
 import os
 import re
 import resource
@@ -887,7 +888,12 @@ def case_request_forms(ctx):
 def case_bad_options(ctx):
     """Bad options: usage on stderr, exit 2; --help: usage on stdout, exit 0."""
     for args in (["--policy", "sometimes"], ["--port", "70000"], ["--port"], ["--queue-limit", "12x"],
-                 ["--bind", "1.2.3"], ["--rate", "-1"], ["--frobnicate"], ["--generate=yes"], ["extra"]):
+                 ["--bind", "1.2.3"], ["--rate", "-1"], ["--frobnicate"], ["--generate=yes"], ["extra"],
+                 ["--fail-after", "x"], ["--archive"], ["--archive", ""], ["--archive-limit", "1m"],
+                 ["--archive", "a.bin", "--archive-limit", "-1"], ["--idle-grace", "1"],
+                 ["--generate", "--lazy", "--idle-grace", "-1"], ["--generate", "--lazy", "--idle-grace", "nan"],
+                 ["--generate", "--lazy", "--idle-grace", "86401"], ["--generate", "--lazy=yes"],
+                 ["--generate", "--lazy", "--archive", "a.bin"], ["--lazy"]):  # --lazy: stdin is not a terminal
         r = subprocess.run([ctx.exe, *args], capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
         if r.returncode != 2 or "usage:" not in r.stderr:
             raise Failure(f"{args}: exit {r.returncode}, stderr {r.stderr[:200]!r}; expected 2 and the usage")
@@ -1087,6 +1093,354 @@ def case_half_close(ctx):
         raise Failure("the reader did not get the feed")
 
 
+def chunked_payload(body):
+    """(payload, ended): the payload of a chunked body, and whether it ended with its last-chunk.
+    Fails when the body stops inside a chunk: the server ends a response between chunks only."""
+    payload = b""
+    while body:
+        size_line, sep, rest = body.partition(b"\r\n")
+        if not sep:
+            raise Failure(f"a chunked body cut in a size line ({size_line[:20]!r})")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            if rest != b"\r\n":
+                raise Failure(f"bytes after the last-chunk: {rest[:40]!r}")
+            return payload, True
+        if len(rest) < size + 2 or rest[size:size + 2] != b"\r\n":
+            raise Failure(f"a chunked body cut inside a chunk of {size} bytes")
+        payload, body = payload + rest[:size], rest[size + 2:]
+    return payload, False
+
+
+def case_feed_failure(ctx):
+    """--fail-after: the feed fails after that many bytes (an I/O error, as from a broken disk or
+    pipe), and the server closes its writer with that reason. Every client receives exactly the
+    bytes fed before the failure (SHA-256), then a broken end instead of a clean one: HTTP/1.1
+    clients a chunked response without its last-chunk (curl exits 18, a partial transfer), raw
+    clients (TCP, HTTP/1.0) a reset instead of a FIN, sent once they acknowledged every byte. The
+    server exits 1 once they have it. (A clean end stays one: every other case ends its feed
+    cleanly.) Without writer.close(reason) curl exits 0 and the raw clients read a FIN, as after
+    a complete feed."""
+    size, fail_after = 2 * 1024 * 1024, 777777  # not a multiple of any read size
+    data = os.urandom(size)
+    prefix = data[:fail_after]
+    server = Server(ctx.procs, ctx.exe, "--fail-after", str(fail_after))
+    outs = [ctx.path(f"client{i}.out") for i in range(3)]
+    clients = [ctx.proto.start_client(ctx.procs, server.port, out) for out in outs]  # nc -d or curl -N
+    raws = {"raw": ctx.proto.raw_socket(server.port)}  # HTTP: GET /stream HTTP/1.1
+    if ctx.proto.name == "http":
+        raws["http/1.0"] = socket.create_connection((HOST, server.port), timeout=10)
+        raws["http/1.0"].sendall(b"GET /stream HTTP/1.0\r\n\r\n")
+    received = {}
+
+    def read(name, s):
+        received[name] = read_prefix(s, timeout=30)  # (bytes, ended by a reset)
+        s.close()
+    readers = [threading.Thread(target=read, args=item, daemon=True) for item in raws.items()]
+    for t in readers:
+        t.start()  # reading all along: a reset waits until the client has acknowledged every byte
+    wait_for_streams(server, len(clients) + len(raws), clients)
+
+    def feed():
+        try:
+            server.feed(data)  # the server stops reading at the failure: this blocks until it exits
+        except OSError:
+            pass
+    threading.Thread(target=feed, daemon=True).start()
+    server.wait_for_log(rf"feed failed after {fail_after} bytes")
+    rc = wait_exit(server.proc, 20, server.name)
+    if rc != 1:
+        raise Failure(f"{server.name} exited with {rc} after the feed failed, expected 1")
+    for t in readers:
+        t.join(timeout=20)
+
+    expected = hashlib.sha256(prefix).hexdigest()
+    for i, (p, out) in enumerate(zip(clients, outs)):
+        rc = wait_exit(p, 20, f"client {i}")
+        got = open(out, "rb").read()
+        if ctx.proto.name == "tcp":
+            # nc stops reading when poll() reports the reset (POLLERR), and drops what its kernel
+            # had received but it had not read yet: a prefix. The Python client below, which reads
+            # until the error as recv() reports it, shows that every byte arrived.
+            if len(got) > fail_after or got != prefix[:len(got)]:
+                raise Failure(f"nc {i} received {len(got)} bytes that are not a prefix of the {fail_after} fed")
+            continue
+        if hashlib.sha256(got).hexdigest() != expected:
+            raise Failure(f"curl {i} received {len(got)} bytes, not the {fail_after} fed before the failure")
+        if rc != 18:  # CURLE_PARTIAL_FILE: the transfer ended too early
+            err = p.stderr.read().decode(errors="replace").strip()
+            raise Failure(f"curl {i} exited with {rc}, expected 18 (a partial transfer): {err}")
+    for name, (got, reset) in received.items():
+        if name == "raw" and ctx.proto.name == "http":
+            head, _, body = got.partition(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 200 ") or b"transfer-encoding: chunked" not in head.lower():
+                raise Failure(f"expected a chunked 200, got {head[:200]!r}")
+            payload, ended = chunked_payload(body)
+            if ended or reset:
+                raise Failure(f"the chunked response ended with last-chunk={ended}, reset={reset}: "
+                              f"expected no last-chunk, then a FIN")
+        else:
+            payload = ctx.proto.payload_prefix(got) if name == "raw" else got.partition(b"\r\n\r\n")[2]
+            if not reset:
+                raise Failure(f"the {name} client read a FIN after {len(payload)} bytes, expected a reset")
+        if hashlib.sha256(payload).hexdigest() != expected:
+            raise Failure(f"the {name} client received {len(payload)} bytes, not the {fail_after} fed before the failure")
+    log(f"every client received the {fail_after} bytes before the failure, then a broken end: " +
+        ("curl exit 18, no last-chunk, HTTP/1.0 reset" if ctx.proto.name == "http" else "a reset, not a FIN"))
+
+
+def case_quiet_cut_off(ctx):
+    """Under --policy disconnect, a client that never reads is cut off (reset, after a prefix of
+    the feed) also when the feed goes quiet right after the burst that overflowed its queue. The
+    server used to compare the client's queue from one look to the next (every 200 ms): a burst
+    that ended between two looks left the client connected until --write-timeout."""
+    server = Server(ctx.procs, ctx.exe, "--policy", "disconnect", "--queue-limit", "256k", "--write-timeout", "60000")
+    stuck = ctx.proto.raw_socket(server.port, rcvbuf=4096)  # connects, never reads
+    wait_for_streams(server, 1)
+    # More than the kernel's socket buffers (about 3 MB here) and the queue limit, and short, so
+    # that the cut-off and the burst's end fall between two looks (the feed is never held back).
+    data = os.urandom(8 * 1024 * 1024)
+    server.feed(data)  # then the feed stays open and quiet
+    wait_until(lambda: tcp_state(stuck) == TCP_CLOSE, 20, "the client that never reads to be reset")
+    server.wait_for_log(r"cut off: its queue overflowed", timeout=5)
+    received, reset = read_prefix(stuck)
+    stuck.close()
+    got = ctx.proto.payload_prefix(received)
+    if not reset or len(got) >= len(data) or got != data[:len(got)]:
+        raise Failure(f"the client that never read got {len(got)} bytes, reset={reset}: expected a prefix, then a reset")
+    server.end_feed()
+    server.wait_exit()
+    log(f"the client that never read was cut off after {len(got)} bytes while the feed was quiet")
+def case_archive(ctx):
+    """--archive: one more stream, under `wait`, writes every byte of the feed to a file while the
+    clients keep --policy. A client that never reads (receive buffer 4 KiB) does not hold the
+    feed back, under drop_oldest (it loses chunks) nor under disconnect (it is cut off): the
+    server reads the whole feed while that client is stuck. At the feed's end the server exits 0
+    with the archive complete: SHA-256 equal to the input's, flushed to disk. Then the archive is
+    a pipe drained slowly (as `--archive >(gzip > feed.gz)` with a slow compressor): the feed
+    goes at the archive's pace and the archive still gets every byte, while the stuck client
+    holds nothing back. With one policy for every stream the stuck client would hold the feed
+    back (wait), or the slow archive would lose bytes (drop_oldest, disconnect)."""
+    def run(policy, size, archive, archive_done=lambda: None):
+        data = os.urandom(size)
+        # --write-timeout far beyond the case: the stuck client stays unless its policy drops it.
+        server = Server(ctx.procs, ctx.exe, "--archive", archive, "--archive-limit", "64k", "--policy", policy,
+                        "--queue-limit", "256k", "--write-timeout", "60000", "--drain-timeout", "1000")
+        stuck = ctx.proto.raw_socket(server.port, rcvbuf=4096)  # connects, never reads
+        server.wait_for_stats("the stuck client's stream and the archive's", lambda s: s["streams"] == 2)
+
+        fed = threading.Event()
+
+        def feed():
+            try:
+                server.feed(data)  # blocks for as long as the server does not read
+                fed.set()
+            except OSError:
+                pass  # the server is gone: the case fails on its own
+        threading.Thread(target=feed, daemon=True).start()
+        if not fed.wait(timeout=40):
+            raise Failure(f"{policy}: the server did not read the {size}-byte feed within 40 s: "
+                          f"the client that never reads held it back")
+        if policy == "disconnect":
+            server.wait_for_log(r"cut off: its queue overflowed")
+        elif tcp_state(stuck) == TCP_CLOSE:
+            raise Failure(f"{policy}: the client that never reads was reset before the feed's end")
+        server.end_feed()
+        server.wait_exit(timeout=30)  # the stuck client goes after the 1 s drain time
+        stuck.close()
+        got = archive_done()
+        if got is None:
+            got = sha256_of([archive])[0]
+            server.wait_for_log(rf"archive: {size} bytes in .*, flushed to disk", timeout=1)
+        if got != hashlib.sha256(data).hexdigest():
+            raise Failure(f"{policy}: the archive is not the {size}-byte feed")
+        log(f"{policy}: the feed was read past a client that never reads, and archived byte for byte")
+
+    for policy in ("drop_oldest", "disconnect"):
+        run(policy, 32 * 1024 * 1024, ctx.path(f"{policy}.archive"))
+
+    fifo = ctx.path("archive.fifo")
+    os.mkfifo(fifo)
+    archived = hashlib.sha256()
+
+    def drain_slowly():  # at most 64 KiB every 2 ms: far slower than the feed
+        with open(fifo, "rb", buffering=0) as f:  # waits until the server opens the other end
+            while chunk := f.read(65536):
+                archived.update(chunk)
+                time.sleep(0.002)
+    drainer = threading.Thread(target=drain_slowly, daemon=True)
+    drainer.start()
+
+    def pipe_done():
+        drainer.join(timeout=10)  # the server closed the pipe before it exited
+        if drainer.is_alive():
+            raise Failure("the archive pipe was still open after the server exited")
+        return archived.hexdigest()
+    run("drop_oldest", 16 * 1024 * 1024, fifo, pipe_done)
+
+
+def complete_lines(path):
+    """The whole lines in the file a client wrote (one killed may have cut the last one)."""
+    data = open(path, "rb").read()
+    return data[:data.rfind(b"\n") + 1].decode().splitlines()
+
+
+def line_numbers(lines, who):
+    """The numbers of generated lines ("line 000042" -> 42); fails unless they follow each other."""
+    numbers = []
+    for line in lines:
+        m = re.fullmatch(r"line (\d{6})", line)
+        if not m:
+            raise Failure(f"{who} got {line!r}, not a generated line")
+        numbers.append(int(m.group(1)))
+    if numbers and numbers != list(range(numbers[0], numbers[0] + len(numbers))):
+        raise Failure(f"{who} got lines that do not follow each other: {numbers[:5]}...{numbers[-5:]}")
+    return numbers
+
+
+def case_lazy(ctx):
+    """--lazy with the generated feed: generation starts when the first client arrives (the
+    writer's async_wait_for_streams), and pauses once none has been there for --idle-grace
+    seconds (async_wait_no_streams, then the grace); a client that arrives within the grace keeps
+    it going. Real clients arrive and leave (killed); the server's `feed: started` / `feed:
+    paused` lines are the sync points, and what the clients receive shows the rest: the first
+    client gets line 1 (nothing was generated before it), and after a pause the next client gets
+    the line after the last one written before the pause (nothing was generated meanwhile)."""
+    rate, count = "500", 2000
+    # A pause: the first client leaves, the grace (0.2 s) passes, a second client comes.
+    server = Server(ctx.procs, ctx.exe, "--generate", "--lazy", "--idle-grace", "0.2", "--rate", rate,
+                    "--count", str(count))
+    server.wait_for_log(r"feed: waiting for a client \(--lazy\)")
+    time.sleep(0.5)  # a window: a feed that did not wait would have generated 250 lines by now
+    first_out, second_out = ctx.path("first.out"), ctx.path("second.out")
+    first = ctx.proto.start_client(ctx.procs, server.port, first_out)
+    server.wait_for_log(r"feed: started")
+    wait_until(lambda: len(complete_lines(first_out)) >= 20, 20, "20 lines for the first client")
+    first.kill()
+    first.wait()
+    paused = int(server.wait_for_log(r"feed: paused after (\d+) bytes: no client for 0\.2 s").group(1))
+    time.sleep(0.5)  # a window: a feed that did not pause would generate 250 lines meanwhile
+    second = ctx.proto.start_client(ctx.procs, server.port, second_out)
+    wait_until(lambda: len(server.log_matches(r"feed: started")) == 2, 20, "the feed to start again")
+    check_clients_ended_cleanly([second], timeout=30)
+    server.wait_exit()
+    got_first = line_numbers(complete_lines(first_out), "the first client")
+    got_second = line_numbers(complete_lines(second_out), "the second client")
+    if not got_first or got_first[0] != 1:
+        raise Failure(f"the first client's first line is {got_first[:1]}, expected line 1: "
+                      f"the feed did not wait for it")
+    if paused % 12 or not got_second or got_second[0] != paused // 12 + 1 or got_second[-1] != count:
+        raise Failure(f"the second client got lines {got_second[:1]}..{got_second[-1:]}, expected "
+                      f"{paused // 12 + 1}..{count}: the feed paused after {paused} bytes")
+    log(f"paused after line {paused // 12}; the first client got lines 1..{got_first[-1]}, the second "
+        f"{got_second[0]}..{count}")
+
+    # No pause: the first client leaves, a second one comes within the grace (60 s).
+    server = Server(ctx.procs, ctx.exe, "--generate", "--lazy", "--idle-grace", "60", "--rate", rate,
+                    "--count", str(count // 2))
+    first_out, second_out = ctx.path("first2.out"), ctx.path("second2.out")
+    first = ctx.proto.start_client(ctx.procs, server.port, first_out)
+    server.wait_for_log(r"feed: started")
+    wait_until(lambda: len(complete_lines(first_out)) >= 20, 20, "20 lines for the first client")
+    first.kill()
+    first.wait()
+    server.wait_for_log(r"feed: no client left; pausing in 60 s unless one comes")
+    second = ctx.proto.start_client(ctx.procs, server.port, second_out)
+    server.wait_for_log(r"feed: a client came within the grace period")
+    check_clients_ended_cleanly([second], timeout=30)
+    server.wait_exit()
+    got_first = line_numbers(complete_lines(first_out), "the first client")
+    got_second = line_numbers(complete_lines(second_out), "the second client")
+    started, paused_lines = server.log_matches(r"feed: started"), server.log_matches(r"feed: paused")
+    if len(started) != 1 or paused_lines:
+        raise Failure(f"a client within the grace: {len(started)} 'feed: started', {len(paused_lines)} "
+                      f"'feed: paused' lines, expected 1 and 0")
+    if got_first[0] != 1 or not got_second or got_second[0] <= got_first[-1] or got_second[-1] != count // 2:
+        raise Failure(f"the clients got lines {got_first[0]}..{got_first[-1]} and "
+                      f"{got_second[:1]}..{got_second[-1:]}, expected 1.. and then up to {count // 2}")
+    log(f"a client within the grace kept the feed going: lines 1..{got_first[-1]}, then "
+        f"{got_second[0]}..{count // 2}")
+
+
+def get_stats(port):
+    """GET /stats with curl, parsed."""
+    r = subprocess.run(["curl", "-sS", "--fail", "--max-time", "10", "--noproxy", "*", f"http://{HOST}:{port}/stats"],
+                       capture_output=True, timeout=20)
+    if r.returncode != 0:
+        raise Failure(f"curl /stats exited with {r.returncode}: {r.stderr.decode(errors='replace').strip()}")
+    try:
+        return json.loads(r.stdout)
+    except ValueError as e:
+        raise Failure(f"GET /stats is not JSON ({e}): {r.stdout[:300]!r}") from None
+
+
+def case_stats(ctx):
+    """HTTP: GET /stats is a JSON object (read with curl, parsed with Python's json) with
+    bytes_written, streams, and per client its policy, queued_bytes and dropped; the archive's
+    stream is there too, marked as the archive. Checked against what is known by construction:
+    32 MiB fed under --policy drop_oldest --queue-limit 64k, with a client that reads (curl), one
+    that never reads (4 KiB receive buffer) and an archive. bytes_written is what was fed;
+    streams counts the three readers; the stuck client holds at most the limit plus one chunk
+    (a read of stdin: 64 KiB) and has dropped bytes (32 MiB cannot fit in its socket buffers);
+    for each client sent + queued + dropped is what was written, less at most the chunk being
+    written; the archive (wait, unbounded) dropped nothing. Once the stuck client leaves, streams
+    and clients say so. POST /stats is 405."""
+    limit, chunk = 64 * 1024, 64 * 1024
+    size = 32 * 1024 * 1024
+    archive = ctx.path("feed.archive")
+    server = Server(ctx.procs, ctx.exe, "--policy", "drop_oldest", "--queue-limit", "64k", "--write-timeout", "60000",
+                    "--archive", archive)
+    out = ctx.path("reader.out")
+    reader = ctx.proto.start_client(ctx.procs, server.port, out)
+    stuck = ctx.proto.raw_socket(server.port, rcvbuf=4096)  # never reads
+    stuck_peer = f"{HOST}:{stuck.getsockname()[1]}"
+    wait_for_streams(server, 3, [reader])  # the two clients' streams and the archive's
+
+    stats = get_stats(server.port)
+    if stats["bytes_written"] != 0 or stats["streams"] != 3 or len(stats["clients"]) != 2:
+        raise Failure(f"before the feed: {stats}")
+    server.feed(os.urandom(size))
+    server.wait_for_stats("the feed written", lambda st: st["bytes"] == size)
+    stats = get_stats(server.port)
+    log(f"GET /stats: {json.dumps(stats)}")
+    if stats["bytes_written"] != size:
+        raise Failure(f"bytes_written is {stats['bytes_written']}, {size} were fed")
+    if stats["streams"] != 3 or len(stats["clients"]) != 2:
+        raise Failure(f"streams {stats['streams']} and {len(stats['clients'])} clients, expected 3 streams "
+                      f"(two clients and the archive) and 2 clients")
+    for client in stats["clients"]:
+        if client["policy"] != "drop_oldest" or client["queue_limit"] != limit:
+            raise Failure(f"a client with policy {client['policy']!r}, limit {client['queue_limit']}: expected "
+                          f"'drop_oldest', {limit}")
+        accounted = client["sent"] + client["queued_bytes"] + client["dropped"]
+        if not size - chunk <= accounted <= size:
+            raise Failure(f"client {client['id']}: sent + queued + dropped = {accounted}, expected {size} less "
+                          f"at most one chunk")
+    by_peer = {client["peer"]: client for client in stats["clients"]}
+    if stuck_peer not in by_peer:
+        raise Failure(f"the client that never reads ({stuck_peer}) is not among {list(by_peer)}")
+    s = by_peer[stuck_peer]
+    if s["queued_bytes"] > limit + chunk or s["dropped"] == 0:
+        raise Failure(f"the client that never reads: {s['queued_bytes']} bytes queued (at most {limit + chunk}), "
+                      f"{s['dropped']} dropped (expected some)")
+    a = stats["archive"]
+    if not a or a["path"] != archive or a["policy"] != "wait" or a["queue_limit"] != 0 or a["dropped"] != 0 or \
+            not size - chunk <= a["written"] + a["queued_bytes"] <= size:
+        raise Failure(f"the archive: {a}")
+
+    stuck.close()
+    server.wait_for_stats("the stuck client to go", lambda st: st["streams"] == 2)
+    stats = get_stats(server.port)
+    if stats["streams"] != 2 or [c["peer"] for c in stats["clients"]] == [stuck_peer] or len(stats["clients"]) != 1:
+        raise Failure(f"after the stuck client left: streams {stats['streams']}, clients {stats['clients']}")
+    status, headers, _ = http_exchange(server.port, b"POST /stats HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    if status != 405 or headers.get("allow") != "GET, HEAD":
+        raise Failure(f"POST /stats: {status} {headers}")
+    server.end_feed()
+    wait_exit(reader, 30, "the reader")
+    server.wait_exit()
+
+
 def case_stdin_closed(ctx):
     """Started with stdin closed (`server <&-`), the server exits 2 with a clear message unless
     it has --generate. It used to read one of Asio's own descriptors, which had become fd 0, and
@@ -1136,6 +1490,11 @@ CASES = {
     "client_sends": case_client_sends,
     "idle_shutdown": case_idle_shutdown,
     "half_close": case_half_close,
+    "feed_failure": case_feed_failure,
+    "quiet_cut_off": case_quiet_cut_off,
+    "archive": case_archive,
+    "lazy": case_lazy,
+    "stats": case_stats,
 }
 
 

@@ -1,8 +1,9 @@
 // http_fanout: one live byte feed (stdin, or generated lines) broadcast to every client of
 // `GET /stream`, as a chunked HTTP/1.1 response: one HTTP chunk per bytecast chunk, and the
 // last-chunk `0\r\n\r\n` when the feed ends, so `curl -N http://127.0.0.1:PORT/stream` works.
-// Other paths get 404, other methods 405, a malformed request 400 (and the connection closed).
-// Everything else (options, the feed, signals, the pump) lives in ../common/fanout_server.hpp,
+// `GET /stats` answers with the server's stats as JSON. Other paths get 404, other methods 405,
+// a malformed request 400 (and the connection closed).
+// Everything else (options, the feed, signals, the pump) lives in ../common/fanout_*.hpp,
 // shared with tcp_fanout.
 #include <bytecast/bytecast.hpp> // first: it prepares Asio for coroutines on every compiler
 
@@ -221,24 +222,31 @@ asio::awaitable<head_status> read_head(asio::ip::tcp::socket& socket, std::strin
   co_return head_status::complete;
 }
 
-// A short text response, then the connection closes.
-asio::awaitable<void> respond(fanout::server& server, fanout::client& c, int status, bool with_body = true,
-                              std::string_view extra_headers = {}) {
+// A whole response with `body` (only its length for HEAD: `with_body` false), then the
+// connection closes.
+asio::awaitable<void> respond(fanout::server& server, fanout::client& c, int status, std::string_view content_type,
+                              std::string_view body, bool with_body, std::string_view extra_headers = {}) {
   const std::string text(reason(status));
-  const std::string body = text + "\n";
   std::string response = "HTTP/1.1 " + std::to_string(status) + " " + text + "\r\n";
-  response += "Content-Type: text/plain; charset=utf-8\r\n";
+  response += "Content-Type: " + std::string(content_type) + "\r\n";
   response += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   response += "Connection: close\r\n";
   response += extra_headers;
   response += "\r\n";
-  if (with_body) response += body; // not for HEAD
+  if (with_body) response += body;
   server.log(c, std::to_string(status) + " " + text);
   const bytecast::error_code ec = co_await server.write(c, asio::buffer(response));
   if (ec)
     server.log(c, "gone before the answer was sent (" + ec.message() + ")");
   else
     co_await fanout::close_gracefully(c.socket);
+}
+
+// A short text response, its status's reason, then the connection closes.
+asio::awaitable<void> respond(fanout::server& server, fanout::client& c, int status, bool with_body = true,
+                              std::string_view extra_headers = {}) {
+  const std::string body = std::string(reason(status)) + "\n";
+  co_await respond(server, c, status, "text/plain; charset=utf-8", body, with_body, extra_headers);
 }
 
 asio::awaitable<void> serve(fanout::server& server, fanout::client& c) {
@@ -264,6 +272,11 @@ asio::awaitable<void> serve(fanout::server& server, fanout::client& c) {
 
   const bool head_only = req.method == "HEAD";
   server.log(c, std::string(req.method) + " " + std::string(req.target) + " " + std::string(req.version));
+  if (req.path == "/stats") {
+    if (req.method != "GET" && !head_only) co_return co_await respond(server, c, 405, true, "Allow: GET, HEAD\r\n");
+    co_return co_await respond(server, c, 200, "application/json", server.stats_json(), !head_only,
+                               "Cache-Control: no-store\r\n");
+  }
   if (req.path != "/stream") co_return co_await respond(server, c, 404, !head_only);
   if (req.method != "GET" && !head_only) co_return co_await respond(server, c, 405, true, "Allow: GET, HEAD\r\n");
 

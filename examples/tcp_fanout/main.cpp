@@ -2,7 +2,7 @@
 // client. Each client gets its own bytecast::byte_stream, piped into its socket with
 // asio::async_write; when the feed ends, every client receives what is queued for it, then the
 // server closes its side (the client reads EOF). Everything else (options, the feed, signals,
-// the pump) lives in ../common/fanout_server.hpp, shared with http_fanout.
+// the pump) lives in ../common/fanout_*.hpp, shared with http_fanout.
 #include <bytecast/bytecast.hpp> // first: it prepares Asio for coroutines on every compiler
 
 #include "common/fanout_server.hpp"
