@@ -467,15 +467,20 @@ class server {
     co_return r;
   }
 
-  // The reader loop of API.md section 1: drain what is queued, wait only when nothing is.
+  // The most one socket write takes from a client's queue (API.md section 8's batches): enough
+  // for a few large chunks, or hundreds of small ones in one system call.
+  static constexpr std::size_t max_batch_bytes = 256 * 1024;
+
+  // The reader loop for sockets: take everything queued (up to max_batch_bytes) as one batch,
+  // wait only when nothing is, and write the batch with one gathered write.
   template <class Framing>
   asio::awaitable<ending> pump(client& c, bytecast::byte_stream& stream, Framing& framing, write_progress& progress) {
     bytecast::error_code ec;
     bool lagged = false;
     for (;;) {
-      std::span<const std::byte> bytes = stream.try_next(ec);
+      batch chunks = stream.try_next_batch(max_batch_bytes, ec);
       if (ec == asio::error::would_block)
-        bytes = co_await stream.async_next(asio::redirect_error(asio::use_awaitable, ec));
+        chunks = co_await stream.async_next_batch(max_batch_bytes, asio::redirect_error(asio::use_awaitable, ec));
       if (ec == bytecast::error::lagged) {
         // drop_oldest: this client was too slow and lost its oldest chunks; the rest follows.
         ++lagged_events_;
@@ -485,14 +490,14 @@ class server {
       if (ec == bytecast::error::overflowed) co_return ending{pipe_end::cut_off, ec};
       if (failure_ && ec == failure_) co_return ending{pipe_end::feed_failed, ec}; // the writer's close reason
       if (ec) co_return ending{pipe_end::gone, ec}; // operation_aborted: a watch finished first
-      if (bytes.empty()) break;                     // the close sentinel: the feed ended
+      if (chunks.empty()) break;                    // the close sentinel: the feed ended
 
-      // The span stays valid until the next read on the stream, so for the whole write.
+      // The batch stays valid until the next read on the stream, so for the whole write.
       progress.fed_before = writer_.bytes_written(); // for watch_cut_off
       progress.queued_before = stream.queued_bytes();
-      ec = co_await write_noting_progress(c.socket, framing.frame(bytes), progress);
+      ec = co_await write_noting_progress(c.socket, framing.frame(chunks), progress);
       if (ec) co_return ending{pipe_end::gone, ec};
-      c.sent += bytes.size();
+      c.sent += asio::buffer_size(chunks);
     }
     if (asio::const_buffer trailer = framing.trailer(); trailer.size() != 0) {
       ec = co_await write_noting_progress(c.socket, trailer, progress);

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstddef>
 #include <span>
+#include <vector>
 
 namespace fanout {
 
@@ -29,26 +30,33 @@ using namespace asio::experimental::awaitable_operators;
 // a broken one is the FIN without it. Without (raw bytes), the FIN is the clean end, and a broken
 // one is a reset.
 
-/// Raw bytes, as written (tcp_fanout; http_fanout for HTTP/1.0 clients).
+/// A batch as the stream hands it out (`async_next_batch`): the queued chunks, oldest first.
+using batch = std::span<const asio::const_buffer>;
+
+/// Raw bytes, as written (tcp_fanout; http_fanout for HTTP/1.0 clients): the batch itself.
 struct raw_framing {
   static constexpr bool ends_with_trailer = false;
-  [[nodiscard]] std::array<asio::const_buffer, 1> frame(std::span<const std::byte> bytes) const {
-    return {asio::buffer(bytes.data(), bytes.size())};
-  }
+  [[nodiscard]] batch frame(batch chunks) const { return chunks; }
   [[nodiscard]] asio::const_buffer trailer() const { return {}; }
 };
 
-/// One HTTP/1.1 chunk per bytecast chunk, then the last-chunk `0\r\n\r\n` (http_fanout).
+/// One HTTP/1.1 chunk per batch (a size line, the batch's chunks, CRLF), then the last-chunk
+/// `0\r\n\r\n` (http_fanout). The buffer list is kept between batches: no allocation once it
+/// has grown to the longest batch.
 class chunked_framing {
  public:
   static constexpr bool ends_with_trailer = true;
-  [[nodiscard]] std::array<asio::const_buffer, 3> frame(std::span<const std::byte> bytes) {
-    auto [end, ec] = std::to_chars(size_line_.data(), size_line_.data() + size_line_.size() - 2, bytes.size(), 16);
+  [[nodiscard]] const std::vector<asio::const_buffer>& frame(batch chunks) {
+    auto [end, ec] = std::to_chars(size_line_.data(), size_line_.data() + size_line_.size() - 2,
+                                   asio::buffer_size(chunks), 16);
     (void)ec; // 16 hex digits always fit
     *end++ = '\r';
     *end++ = '\n';
-    return {asio::buffer(size_line_.data(), static_cast<std::size_t>(end - size_line_.data())),
-            asio::buffer(bytes.data(), bytes.size()), asio::buffer(crlf, 2)};
+    buffers_.clear();
+    buffers_.push_back(asio::buffer(size_line_.data(), static_cast<std::size_t>(end - size_line_.data())));
+    buffers_.insert(buffers_.end(), chunks.begin(), chunks.end());
+    buffers_.push_back(asio::buffer(crlf, 2));
+    return buffers_;
   }
   [[nodiscard]] asio::const_buffer trailer() const { return asio::buffer(last_chunk, 5); }
 
@@ -56,6 +64,7 @@ class chunked_framing {
   static constexpr const char* crlf = "\r\n";
   static constexpr const char* last_chunk = "0\r\n\r\n";
   std::array<char, 20> size_line_{};
+  std::vector<asio::const_buffer> buffers_;
 };
 
 // ---------------------------------------------------------------------------------------------
