@@ -10,15 +10,13 @@
 #include <string>
 #include <string_view>
 
-using asio::use_awaitable;
-
 constexpr int reader_count = 3;
 
 // Readers report on `acks` (another bytecast writer) when they are ready and after
 // each chunk, so the writer proceeds in lock-step and the output always reads in
 // the same order. A real program would not need this: readers are independent.
 asio::awaitable<void> wait_for_acks(bytecast::byte_stream& acks) {
-  for (int i = 0; i < reader_count; ++i) co_await acks.async_next(use_awaitable);
+  for (int i = 0; i < reader_count; ++i) co_await acks.next();
 }
 
 asio::awaitable<void> read_all(int n, bytecast::byte_stream stream, bytecast::byte_writer& acks) {
@@ -28,7 +26,7 @@ asio::awaitable<void> read_all(int n, bytecast::byte_stream stream, bytecast::by
   std::size_t chunks = 0;
   std::size_t total = 0;
   for (;;) {
-    std::span<const std::byte> bytes = co_await stream.async_next(use_awaitable);
+    std::span<const std::byte> bytes = co_await stream.next();
     if (bytes.empty()) break; // the close sentinel: the writer is done
 
     ++chunks;

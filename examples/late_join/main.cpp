@@ -35,7 +35,7 @@ asio::awaitable<void> view(std::string name, bytecast::byte_stream stream, std::
   bool have_header = false;
   int shown = 0;
   for (std::size_t i = 0;; ++i) {
-    std::span<const std::byte> bytes = co_await stream.async_next(use_awaitable);
+    std::span<const std::byte> bytes = co_await stream.next();
     if (bytes.empty()) break; // the writer closed
     const std::string_view chunk(reinterpret_cast<const char*>(bytes.data()), bytes.size());
     const std::string source = i < replayed ? " (replayed)" : " (live)";

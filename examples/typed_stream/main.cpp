@@ -17,7 +17,6 @@
 #include <variant>
 #include <vector>
 
-using asio::use_awaitable;
 
 // --- The events -------------------------------------------------------------------------------
 
@@ -70,7 +69,7 @@ std::string describe(const event& e) {
 constexpr int consumer_count = 3;
 
 asio::awaitable<void> wait_for_acks(bytecast::typed_stream<int>& acks) {
-  for (int i = 0; i < consumer_count; ++i) co_await acks.async_next(use_awaitable);
+  for (int i = 0; i < consumer_count; ++i) co_await acks.next();
 }
 
 // --- The three consumers ----------------------------------------------------------------------
@@ -80,7 +79,7 @@ asio::awaitable<void> logger(bytecast::typed_stream<event> events, bytecast::typ
   acks.write(1); // ready
   int n = 0;
   for (;;) {
-    std::optional<event> e = co_await events.async_next(use_awaitable);
+    std::optional<event> e = co_await events.next();
     if (!e) break; // std::nullopt: the writer is gone and every event was delivered
     std::cout << "[Logger]  #" << ++n << ' ' << describe(*e) << '\n';
     acks.write(1);
@@ -93,7 +92,7 @@ asio::awaitable<void> metrics(bytecast::typed_stream<event> events, bytecast::ty
   acks.write(1);
   std::array<int, std::variant_size_v<event>> per_kind{};
   long revenue_cents = 0;
-  while (std::optional<event> e = co_await events.async_next(use_awaitable)) {
+  while (std::optional<event> e = co_await events.next()) {
     ++per_kind[e->index()];
     if (const auto* p = std::get_if<purchase>(&*e)) revenue_cents += p->cents;
     acks.write(1);
@@ -109,7 +108,7 @@ asio::awaitable<void> metrics(bytecast::typed_stream<event> events, bytecast::ty
 asio::awaitable<void> alerts(bytecast::typed_stream<event> events, bytecast::typed_writer<int>& acks) {
   acks.write(1);
   int raised = 0;
-  while (std::optional<event> e = co_await events.async_next(use_awaitable)) {
+  while (std::optional<event> e = co_await events.next()) {
     if (const auto* err = std::get_if<error_event>(&*e)) {
       ++raised;
       std::cout << "[Alerts]  ALERT " << raised << ": error " << err->code << " (" << err->message << ")"
