@@ -146,7 +146,13 @@ int run_server(const options& o) {
         std::vector<std::byte> data(o.chunk);
         for (std::uint64_t off = 0; off < o.total; off += o.chunk) {
           std::memset(data.data(), static_cast<int>((off / o.chunk) % 251), data.size());
-          co_await writer.async_write(asio::buffer(data), use_awaitable);
+          // As fast as the clients take it: write at once while every queue has room, wait only
+          // when one is full (an async_write per chunk would give way to the clients after every
+          // chunk, and they would each send one chunk per system call).
+          bytecast::error_code ec;
+          writer.write(std::span<const std::byte>(data), ec);
+          if (ec == asio::error::would_block) co_await writer.async_write(asio::buffer(data), use_awaitable);
+          else if (ec) throw bytecast::system_error(ec, "write");
         }
         writer.close();
       },
