@@ -130,6 +130,13 @@ class basic_byte_stream {
   /// Bytes this stream lost to a `drop_oldest` writer, in total.
   [[nodiscard]] std::uint64_t dropped() const noexcept { return state_.queue() ? state_.queue()->dropped() : 0; }
 
+  /// The position of the next byte this stream delivers, in the writer's byte sequence (the
+  /// first byte ever written is at 0; the header is outside it): it advances by each chunk
+  /// returned (by the bytes copied for `async_read_some`), and by the bytes dropped
+  /// (`drop_oldest`) or skipped (sync alignment). A live stream starts at `bytes_written()` as
+  /// of its creation. 0 on a moved-from stream.
+  [[nodiscard]] std::uint64_t position() const noexcept { return state_.queue() ? state_.queue()->position() : 0; }
+
  private:
   friend class basic_byte_writer<Executor>;
   using queue_type = detail::reader_queue<chunk>;

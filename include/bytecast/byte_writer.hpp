@@ -104,6 +104,26 @@ class basic_byte_writer {
   /// The characters of `text`, as bytes.
   std::size_t write(std::string_view text) { return write(std::as_bytes(std::span(text.data(), text.size()))); }
 
+  /// As `write(data)`, and marks the chunk as a *sync point*: a place where a reader may start (a
+  /// key frame, the start of a record group). Streams made with `align_to_sync_points` start, and
+  /// resume after a gap, only at sync points.
+  std::size_t write(std::span<const std::byte> data, sync_point_t) {
+    error_code ec;
+    const std::size_t n = write(data, sync_point, ec);
+    if (ec) throw system_error(ec, "bytecast::byte_writer::write");
+    return n;
+  }
+
+  /// As `write(data, sync_point)`, reporting errors through `ec` (and returning 0).
+  std::size_t write(std::span<const std::byte> data, sync_point_t, error_code& ec) {
+    return publish(data.size(), [&] { return as_sync_point(chunk::copy_of(data)); }, ec);
+  }
+
+  /// The characters of `text`, as bytes, as a sync point.
+  std::size_t write(std::string_view text, sync_point_t) {
+    return write(std::as_bytes(std::span(text.data(), text.size())), sync_point);
+  }
+
   /// SyncWriteStream: the whole buffer sequence becomes ONE chunk; returns its size.
   template <class ConstBufferSequence>
   std::size_t write_some(const ConstBufferSequence& buffers) {
@@ -127,7 +147,7 @@ class basic_byte_writer {
             class CompletionToken = asio::default_completion_token_t<executor_type>>
   auto async_write_some(const ConstBufferSequence& buffers,
                         CompletionToken&& token = asio::default_completion_token_t<executor_type>()) {
-    return asio::async_initiate<CompletionToken, void(error_code, std::size_t)>(initiate_write{this}, token,
+    return asio::async_initiate<CompletionToken, void(error_code, std::size_t)>(initiate_write{this, false}, token,
                                                                                  buffers);
   }
 
@@ -139,6 +159,36 @@ class basic_byte_writer {
                    CompletionToken&& token = asio::default_completion_token_t<executor_type>()) {
     return async_write_some(buffers, std::forward<CompletionToken>(token));
   }
+
+  /// As `async_write(buffers, token)`, and marks the chunk as a sync point.
+  template <class ConstBufferSequence,
+            class CompletionToken = asio::default_completion_token_t<executor_type>>
+  auto async_write(const ConstBufferSequence& buffers, sync_point_t,
+                   CompletionToken&& token = asio::default_completion_token_t<executor_type>()) {
+    return asio::async_initiate<CompletionToken, void(error_code, std::size_t)>(initiate_write{this, true}, token,
+                                                                                 buffers);
+  }
+
+  /// Every stream made from now on first receives `bytes` as one chunk, before replayed, resumed
+  /// or live chunks (a video's initialisation segment, a CSV header line); streams that exist
+  /// already do not. The header is outside `bytes_written()`, positions, queue limits and the
+  /// replay window (it counts in `queued_chunks()` / `queued_bytes()` while queued). A new stream
+  /// sees the old or the new header, whole. Strong (`std::bad_alloc`); an empty header is none.
+  void set_header(std::span<const std::byte> bytes) {
+    chunk header = bytes.empty() ? chunk{} : chunk::copy_of(bytes);
+    if (const auto& core = state_.core()) core->set_header(std::move(header));
+  }
+
+  /// The characters of `text` as the header.
+  void set_header(std::string_view text) { set_header(std::as_bytes(std::span(text.data(), text.size()))); }
+
+  /// Streams made from now on get no header.
+  void clear_header() noexcept {
+    if (const auto& core = state_.core()) core->set_header(chunk{});
+  }
+
+  /// The current header (empty: none).
+  [[nodiscard]] chunk header() const noexcept { return state_.core() ? state_.core()->header() : chunk{}; }
 
   /// Idempotent: every live stream gets, after what was written before, one close sentinel.
   /// Writes parked by a bounded `wait` writer and waits for streams complete with
@@ -182,6 +232,11 @@ class basic_byte_writer {
   [[nodiscard]] std::size_t stream_count() const noexcept { return state_.stream_count(); }
 
  private:
+  [[nodiscard]] static chunk as_sync_point(chunk c) noexcept {
+    detail::chunk_access::mark_sync_point(c); // before the chunk is shared
+    return c;
+  }
+
   template <class ConstBufferSequence>
   [[nodiscard]] static chunk gather(const ConstBufferSequence& buffers) {
     auto* block = detail::chunk_block::allocate(asio::buffer_size(buffers));
@@ -208,6 +263,7 @@ class basic_byte_writer {
 
   struct initiate_write {
     basic_byte_writer* self;
+    bool sync = false; // the chunk is a sync point
     using executor_type = Executor;
     [[nodiscard]] executor_type get_executor() const noexcept { return self->get_executor(); }
 
@@ -221,7 +277,8 @@ class basic_byte_writer {
         const error_code ec = core->is_open() ? error_code() : error_code(asio::error::broken_pipe);
         return detail::immediate_completion<signature>::post(self->get_executor(), std::forward<Handler>(handler), ec);
       }
-      detail::start_write<signature>(core, self->get_executor(), core ? gather(buffers) : chunk(), size,
+      detail::start_write<signature>(core, self->get_executor(),
+                                     core ? (sync ? as_sync_point(gather(buffers)) : gather(buffers)) : chunk(), size,
                                      std::forward<Handler>(handler));
     }
   };

@@ -44,6 +44,15 @@ struct replay_t {
 /// Tag for `writer.stream(bytecast::replay)`: start with the retained recent chunks.
 inline constexpr replay_t replay{};
 
+/// The type of `bytecast::sync_point`.
+struct sync_point_t {
+  explicit sync_point_t() = default;
+};
+
+/// Tag for `writer.write(data, bytecast::sync_point)`: the chunk is a sync point, a place where a
+/// reader may start (a key frame, the start of a record group); see `align_to_sync_points`.
+inline constexpr sync_point_t sync_point{};
+
 BYTECAST_NAMESPACE_END
 
 #endif // BYTECAST_OPTIONS_HPP

@@ -61,15 +61,19 @@ class broadcast_core final : public registry_node,
 
   ~broadcast_core() { unregister(); }
 
-  // A queue for a new stream, with its own limit and policy (unset: the writer's); with `replay`,
-  // preloaded with the retained recent items. Strong.
+  // A queue for a new stream, with its own limit and policy (unset: the writer's), preloaded with
+  // the header, then the retained items from where it starts (API.md sections 5 to 7). Strong:
+  // throws system_error(invalid_argument) for a start it cannot make.
   [[nodiscard]] std::shared_ptr<queue_type> subscribe(const stream_options& o) {
+    if ((o.from_position || o.align_to_sync_points) && !traits::has_positions)
+      throw system_error(asio::error::invalid_argument, "bytecast: positions and sync points are for byte writers");
+    if (o.from_position && o.align_to_sync_points)
+      throw system_error(asio::error::invalid_argument, "bytecast: from_position with align_to_sync_points");
     const std::size_t limit = o.queue_limit.value_or(options_.queue_limit);
     const overflow_policy policy = o.on_overflow.value_or(options_.on_overflow);
-    auto q = std::make_shared<queue_type>(registry_, limit, policy, this->weak_from_this());
+    auto q = std::make_shared<queue_type>(registry_, limit, policy, o.align_to_sync_points, this->weak_from_this());
     lock_type lock(mutex_);
-    if (o.replay)
-      for (std::size_t i = 0; i < replay_.size(); ++i) q->preload(replay_[i]);
+    preload_locked(*q, o);
     if (!open_) {
       q->mark_closed(close_reason_);
       return q;
@@ -214,6 +218,16 @@ class broadcast_core final : public registry_node,
     stream_waits_.clear();
   }
 
+  // Byte writers: the header every new stream gets first (an empty chunk: none).
+  void set_header(chunk&& header) noexcept {
+    std::lock_guard lock(mutex_);
+    header_ = std::move(header); // the old one is released under the lock: a block, no callback
+  }
+  [[nodiscard]] chunk header() const noexcept {
+    std::lock_guard lock(mutex_);
+    return header_;
+  }
+
   [[nodiscard]] bool is_open() const noexcept { return open_flag_.load(std::memory_order_acquire); }
   [[nodiscard]] std::uint64_t written() const noexcept { return written_.load(std::memory_order_relaxed); }
 
@@ -316,6 +330,56 @@ class broadcast_core final : public registry_node,
     });
   }
 
+  // A new stream's start: the header, then (from_position) the retained bytes from that position,
+  // (replay) the retained items, from the newest sync point when aligned, or nothing (live).
+  void preload_locked(queue_type& q, const stream_options& o) {
+    const std::uint64_t written = written_.load(std::memory_order_relaxed);
+    const std::uint64_t oldest = written - replay_weight_; // the replay window: [oldest, written]
+    if (o.from_position && *o.from_position > written)
+      throw system_error(asio::error::invalid_argument, "bytecast: from_position is ahead of bytes_written()");
+    if constexpr (traits::has_positions)
+      if (!header_.empty()) q.preload_header(header_);
+    std::size_t first = replay_.size(); // the first retained item to preload
+    std::uint64_t missed = 0;
+    bool skipping = false;
+    if (o.from_position) {
+      const std::uint64_t p = *o.from_position;
+      if (p < oldest) {
+        missed = oldest - p; // reported as a lagged gap; it goes on from the oldest retained item
+        first = 0;
+      } else {
+        std::uint64_t pos = oldest;
+        for (first = 0; first < replay_.size(); ++first) {
+          const std::size_t w = traits::weight(replay_[first]);
+          if (pos + w > p) break;
+          pos += w;
+        }
+        if (first < replay_.size() && pos < p) { // p is inside this item: its tail, copied
+          if constexpr (traits::has_positions) {
+            const auto& c = replay_[first];
+            q.preload(Item::copy_of(std::span(c.data() + (p - pos), c.size() - (p - pos))));
+          }
+          ++first;
+        }
+      }
+    } else if (o.replay) {
+      first = 0;
+      if (o.align_to_sync_points) {
+        first = replay_.size();
+        for (std::size_t i = replay_.size(); i-- > 0;)
+          if (traits::is_sync(replay_[i])) {
+            first = i;
+            break;
+          }
+        skipping = first == replay_.size(); // none retained: as live
+      }
+    } else {
+      skipping = o.align_to_sync_points;
+    }
+    for (std::size_t i = first; i < replay_.size(); ++i) q.preload(replay_[i]);
+    q.start_at(written, missed, skipping);
+  }
+
   // Keeps the newest whole items that fit in replay_limit.
   void retain_locked(Item&& item, std::size_t weight) {
     replay_.push_back(std::move(item)); // room was made before delivering
@@ -346,6 +410,7 @@ class broadcast_core final : public registry_node,
   std::vector<stream_wait_base*> stream_waits_;        // parked waits for streams
   std::size_t holding_back_ = 0;                    // queues_ that hold the writer back (bounded, wait)
   error_code close_reason_;                         // what close() was given
+  chunk header_;                                    // byte writers: what every new stream gets first
   bool open_ = true;
 };
 

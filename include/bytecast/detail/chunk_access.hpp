@@ -39,6 +39,13 @@ struct chunk_access {
     return std::exchange(c.block_, nullptr);
   }
 
+  // Sync points (bytecast::sync_point): a flag of the block, set by the writer before the chunk
+  // is shared.
+  static void mark_sync_point(chunk& c) noexcept {
+    if (c.block_ != nullptr) c.block_->mark_sync_point();
+  }
+  [[nodiscard]] static bool is_sync_point(const chunk& c) noexcept { return c.block_ != nullptr && c.block_->sync_point(); }
+
   // The bytes of `block` from `offset` on, with a reference of their own.
   [[nodiscard]] static chunk tail_of(chunk_block* block, std::size_t offset) noexcept {
     const std::size_t size = block == nullptr ? 0 : block->size();

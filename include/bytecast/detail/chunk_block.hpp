@@ -19,26 +19,30 @@ namespace detail {
 
 // Header and payload share one allocation: a write costs one allocation and one copy, whatever the
 // number of streams. The payload follows an 8-byte header (with malloc's own 8 bytes, a 64-byte
-// chunk then fits an 80-byte block, not a 96-byte one). A payload of 4 GiB or more has its size
-// in 8 more bytes between the header and the payload.
+// chunk then fits an 80-byte block, not a 96-byte one): the reference count, and the size with one
+// bit saying whether the chunk is a sync point (bytecast::sync_point). A payload of 2 GiB or more
+// has its size in 8 more bytes between the header and the payload.
 struct chunk_block {
   // Handles on this block. Increments are relaxed (a new handle is made from an existing one);
   // the acq_rel decrement in release() orders every handle's last use before the free.
   std::atomic<std::uint32_t> refs;
-  std::uint32_t small_size; // the size, or `large_size`
+  std::uint32_t size_field; // the size (or `large_size`), and `sync_bit`; set before the block is shared
 
-  static constexpr std::uint32_t large_size = ~std::uint32_t{0};
+  static constexpr std::uint32_t sync_bit = std::uint32_t{1} << 31;
+  static constexpr std::uint32_t large_size = sync_bit - 1; // the size is in the 8 bytes after the header
   // Handles beyond this many are a bug (each takes memory): abort, do not wrap.
-  static constexpr std::uint32_t max_refs = large_size - (std::uint32_t{1} << 24);
+  static constexpr std::uint32_t max_refs = ~std::uint32_t{0} - (std::uint32_t{1} << 24);
 
-  [[nodiscard]] bool large() const noexcept { return small_size == large_size; }
+  [[nodiscard]] bool large() const noexcept { return (size_field & ~sync_bit) == large_size; }
+  [[nodiscard]] bool sync_point() const noexcept { return (size_field & sync_bit) != 0; }
+  void mark_sync_point() noexcept { size_field |= sync_bit; }
 
   [[nodiscard]] std::byte* payload() noexcept {
     return reinterpret_cast<std::byte*>(this + 1) + (large() ? sizeof(std::size_t) : 0);
   }
 
   [[nodiscard]] std::size_t size() const noexcept {
-    if (!large()) return small_size;
+    if (!large()) return size_field & ~sync_bit;
     std::size_t s;
     std::memcpy(&s, static_cast<const void*>(this + 1), sizeof s);
     return s;

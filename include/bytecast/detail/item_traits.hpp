@@ -34,6 +34,7 @@ class chunk_slot {
 
   [[nodiscard]] std::size_t size() const noexcept { return block_ == nullptr ? 0 : block_->size(); }
   [[nodiscard]] const std::byte* data() const noexcept { return block_ == nullptr ? nullptr : block_->payload(); }
+  [[nodiscard]] bool sync_point() const noexcept { return block_ != nullptr && block_->sync_point(); }
 
   // The bytes from `offset` on, as a chunk; the slot is left empty.
   [[nodiscard]] chunk take(std::size_t offset) noexcept {
@@ -56,6 +57,9 @@ struct item_traits {
   };
 
   [[nodiscard]] static std::size_t weight(const Item&) noexcept { return 1; }
+  // Positions, headers and sync points (API.md section 7) are for byte writers only.
+  static constexpr bool has_positions = false;
+  [[nodiscard]] static bool is_sync(const Item&) noexcept { return false; }
 
   // The copies of one write for `n` queues (the writer's state, reused from write to write).
   class fanout {
@@ -102,6 +106,9 @@ struct item_traits<chunk> {
 
   [[nodiscard]] static std::size_t weight(const chunk& c) noexcept { return c.size(); }
   [[nodiscard]] static std::size_t weight(const chunk_slot& s) noexcept { return s.size(); }
+  static constexpr bool has_positions = true;
+  [[nodiscard]] static bool is_sync(const chunk& c) noexcept { return chunk_access::is_sync_point(c); }
+  [[nodiscard]] static bool is_sync(const chunk_slot& s) noexcept { return s.sync_point(); }
 
   class fanout {
    public:

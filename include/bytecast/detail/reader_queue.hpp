@@ -43,12 +43,13 @@ class reader_queue final : public registry_node {
 
   using owner_type = queue_owner<reader_queue>;
 
-  // `limit` 0: unbounded (whatever the policy).
-  reader_queue(std::shared_ptr<op_registry> registry, std::size_t limit, overflow_policy policy,
+  // `limit` 0: unbounded (whatever the policy). `align`: start, and resume after a gap, at sync points.
+  reader_queue(std::shared_ptr<op_registry> registry, std::size_t limit, overflow_policy policy, bool align,
                std::weak_ptr<owner_type> owner)
       : registry_node(std::move(registry)),
         limit_(limit),
         policy_(limit == 0 ? overflow_policy::wait : policy),
+        align_(align),
         owner_(std::move(owner)) {}
   ~reader_queue() { unregister(); }
 
@@ -77,21 +78,25 @@ class reader_queue final : public registry_node {
       std::lock_guard lock(mutex_);
       if (dead()) return false;
       auto& s = shared_;
+      s.end_pos += weight;
+      if (s.skipping && !skip_unless_sync_locked(item, weight)) return true; // skipped: never queued
       if (limit_ != 0 && !s.items.empty() && s.weight + weight > limit_) {
         if (policy_ == overflow_policy::disconnect) {
           s.end = end_state::overflowed;
           dead_.store(true, std::memory_order_release);
           keep = false;
         } else if (policy_ == overflow_policy::drop_oldest) {
-          while (!s.items.empty() && s.weight + weight > limit_) {
-            const std::size_t lost = traits::weight(s.items.front());
-            s.dropped += lost;
-            s.weight -= lost;
-            s.items.pop_front();
+          while (!s.items.empty() && s.weight + weight > limit_) drop_front_locked();
+          // Aligned: the read after the gap must return a sync point, so the gap goes on to the
+          // next one queued, or to the next one written.
+          if (align_) {
+            while (!s.items.empty() && !traits::is_sync(s.items.front())) drop_front_locked();
+            if (s.items.empty()) s.skipping = true;
           }
           // One lagged per gap: drops that follow a reported lagged before the reader took
           // anything widen the same gap.
           if (!s.gap_reported) s.lagged = true;
+          if (s.skipping && !skip_unless_sync_locked(item, weight)) return true;
         }
       }
       if (keep) {
@@ -146,6 +151,17 @@ class reader_queue final : public registry_node {
     shared_.end = end_state::closed;
     shared_.reason = reason;
   }
+  // Before the queue is shared (API.md section 7): the header, delivered first and outside the
+  // positions; where the writer's sequence ends (`written`), with `missed` bytes of a resume older
+  // than the replay window (reported as one lagged gap); and whether it waits for a sync point.
+  void preload_header(const Item& header) { batch_.preload_header(traits::copy_slot(header), traits::weight(header)); }
+  void start_at(std::uint64_t written, std::uint64_t missed, bool skipping) {
+    std::lock_guard lock(mutex_);
+    shared_.end_pos = written;
+    shared_.dropped = missed;
+    shared_.lagged = missed != 0;
+    shared_.skipping = skipping;
+  }
 
   // True once the stream handle is gone or the writer cut the stream off: the writer stops counting
   // and feeding it.
@@ -189,6 +205,15 @@ class reader_queue final : public registry_node {
   [[nodiscard]] std::uint64_t dropped() const {
     std::lock_guard lock(mutex_);
     return shared_.dropped;
+  }
+
+  // The position of the next byte the stream delivers: in the batch while it holds unread bytes of
+  // the sequence, else the shared part's front (its items end at end_pos, with no hole: bytes are
+  // skipped only while it is empty), else end_pos.
+  [[nodiscard]] std::uint64_t position() const {
+    std::lock_guard lock(mutex_);
+    const std::size_t unread = batch_.sequence_weight_snapshot();
+    return unread != 0 ? batch_end_ - unread : shared_.end_pos - shared_.weight;
   }
 
   // The reason the writer closed with (empty for a clean close, or while open).
@@ -306,6 +331,26 @@ class reader_queue final : public registry_node {
     return news::overflowed;
   }
 
+  // With mutex_ held: drops the oldest queued item (drop_oldest, and the gap to a sync point).
+  void drop_front_locked() noexcept {
+    auto& s = shared_;
+    const std::size_t lost = traits::weight(s.items.front());
+    s.dropped += lost;
+    s.weight -= lost;
+    s.items.pop_front();
+  }
+
+  // With mutex_ held, while waiting for a sync point: true if `item` is one (the wait ends and it
+  // is queued); otherwise it is skipped. The shared part is empty meanwhile.
+  bool skip_unless_sync_locked(const Item& item, std::size_t weight) noexcept {
+    if (traits::is_sync(item)) {
+      shared_.skipping = false;
+      return true;
+    }
+    shared_.dropped += weight;
+    return false;
+  }
+
   // With mutex_ held: moves what the writer queued into the batch (an unbounded queue all of it,
   // a bounded one its front item, so that its limit still applies to what is queued).
   bool move_items_locked() noexcept {
@@ -319,6 +364,7 @@ class reader_queue final : public registry_node {
       s.weight -= w;
       batch_.take_front(s.items, w);
     }
+    batch_end_ = s.end_pos - s.weight;
     return true;
   }
 
@@ -330,6 +376,7 @@ class reader_queue final : public registry_node {
   // Set at construction, never changed.
   const std::size_t limit_; // 0: unbounded
   const overflow_policy policy_;
+  const bool align_; // align_to_sync_points
   const std::weak_ptr<owner_type> owner_;
 
   // Read and written only with the writer's lock held: shared_.items is full (a push could not
@@ -346,7 +393,10 @@ class reader_queue final : public registry_node {
     bool gap_reported = false;        // lagged was reported and nothing was read since
     std::uint64_t dropped = 0;        // weight lost to drop_oldest, in total
     read_op_base* waiting = nullptr;  // the outstanding read while it is parked (not posted)
+    std::uint64_t end_pos = 0;        // the position after the last item pushed or skipped
+    bool skipping = false;            // aligned: skips what is written until a sync point
   } shared_;
+  std::uint64_t batch_end_ = 0;       // guarded by mutex_: the position after the batch's items
 
   // Set (under mutex_) by detach() and by push() cutting the stream off; acquired by dead() and
   // detached(), which the writer and the reading side call without mutex_. Each is a flag on its
