@@ -1,0 +1,237 @@
+#!/usr/bin/env python3
+"""live_media's tests with real ffmpeg: a live ffmpeg encoder feeds the server, real ffmpeg
+clients and raw HTTP captures join at staggered times, ffprobe checks what each received.
+
+    media_test.py LIVE_MEDIA join      # late joiners decode from their first byte (aligned)
+    media_test.py LIVE_MEDIA no_align  # the same joins without alignment do NOT (the control)
+    media_test.py LIVE_MEDIA resume    # ?from= at X-Position + bytes received continues gaplessly
+
+A key frame every 2 s (-g 50 at 25 fps), a fragment every 200 ms: most fragments start mid-GOP.
+Python 3 standard library; ffmpeg and ffprobe on PATH. Exit 0 on success.
+"""
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+FEED_SECONDS = 14
+
+
+def fail(msg):
+    print("FAIL:", msg, flush=True)
+    sys.exit(1)
+
+
+def start(server, *args):
+    enc = subprocess.Popen(
+        ["ffmpeg", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
+         "-t", str(FEED_SECONDS), "-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-f", "mp4",
+         "-movflags", "empty_moov+default_base_moof+frag_keyframe", "-frag_duration", "200000", "pipe:1"],
+        stdout=subprocess.PIPE)
+    srv = subprocess.Popen([server, "--port", "0", *args], stdin=enc.stdout, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    enc.stdout.close()
+    line = srv.stdout.readline()
+    if not line.startswith("listening "):
+        fail("the server did not start: " + line + srv.stderr.read())
+    port = int(line.split()[1])
+    # The video is there once /live.mp4 is not 503 (no header yet).
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        status, _, _ = capture(port, "/live.mp4", 0.1)
+        if status == 200:
+            break
+        time.sleep(0.1)
+    else:
+        fail("no video after 20 s")
+    return enc, srv, port
+
+
+def stop(enc, srv):
+    enc.wait(timeout=FEED_SECONDS + 30)
+    try:
+        _, err = srv.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        srv.kill()
+        fail("the server did not exit after the feed ended")
+    if srv.returncode != 0:
+        fail(f"the server exited {srv.returncode}: {err}")
+    return err
+
+
+def capture(port, target, seconds):
+    """GET target; reads the chunked body for `seconds` (or to its end). Returns the status, the
+    X-Position header (or None) and the list of HTTP chunks received whole."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    data = b""
+    end = time.monotonic() + seconds
+    while b"\r\n\r\n" not in data:
+        got = s.recv(65536)
+        if not got:
+            return 0, None, []
+        data += got
+    head, data = data.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    pos = None
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        if k.strip().lower() == "x-position":
+            pos = int(v.strip())
+    chunks = []
+    if status != 200 or not target.startswith("/live.mp4"):
+        s.close()
+        return status, pos, chunks
+    while time.monotonic() < end:
+        # Parse every whole chunk buffered so far.
+        while True:
+            eol = data.find(b"\r\n")
+            if eol < 0:
+                break
+            size = int(data[:eol], 16)
+            if size == 0:
+                s.close()
+                return status, pos, chunks
+            if len(data) < eol + 2 + size + 2:
+                break
+            chunks.append(data[eol + 2:eol + 2 + size])
+            data = data[eol + 2 + size + 2:]
+        s.settimeout(max(0.01, end - time.monotonic()))
+        try:
+            got = s.recv(65536)
+        except socket.timeout:
+            break
+        if not got:
+            break
+        data += got
+    s.close()
+    return status, pos, chunks
+
+
+def probe(path):
+    """(first video packet's flags, frames decoded, packets read, ffmpeg -v error output)."""
+    flags = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "packet=flags",
+                            "-of", "csv=p=0", path], capture_output=True, text=True).stdout.split()
+    counts = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v", "-count_frames", "-count_packets",
+                             "-show_entries", "stream=nb_read_frames,nb_read_packets", "-of", "csv=p=0", path],
+                            capture_output=True, text=True).stdout.strip().split(",")
+    errors = subprocess.run(["ffmpeg", "-v", "error", "-i", path, "-f", "null", "-"], capture_output=True,
+                            text=True).stderr
+    frames, packets = (int(c) for c in counts) if len(counts) == 2 and all(c.isdigit() for c in counts) else (0, 0)
+    return (flags[0] if flags else ""), frames, packets, errors
+
+
+def joins(port, tmp, offsets, seconds=3):
+    """Raw captures joining at `offsets` seconds from now, in parallel; the files they wrote."""
+    results = {}
+
+    def one(i, at):
+        time.sleep(at)
+        status, _, chunks = capture(port, "/live.mp4", seconds)
+        path = os.path.join(tmp, f"join{i}.mp4")
+        with open(path, "wb") as f:
+            f.write(b"".join(chunks))
+        results[i] = (status, path, len(chunks))
+
+    threads = [threading.Thread(target=one, args=(i, at)) for i, at in enumerate(offsets)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return [results[i] for i in range(len(offsets))]
+
+
+# Six joins 0.4 s apart span a whole 2 s GOP: one lands right after a key frame, one just before.
+OFFSETS = [0.0, 0.4, 0.8, 1.2, 1.6, 2.0]
+
+
+def test_join(server):
+    enc, srv, port = start(server)
+    with tempfile.TemporaryDirectory() as tmp:
+        ffmpeg_clients = []
+
+        def ffmpeg_client(at):
+            time.sleep(at)
+            r = subprocess.run(["ffmpeg", "-v", "error", "-i", f"http://127.0.0.1:{port}/live.mp4", "-t", "3",
+                                "-f", "null", "-"], capture_output=True, text=True)
+            ffmpeg_clients.append((at, r.returncode, r.stderr))
+
+        threads = [threading.Thread(target=ffmpeg_client, args=(at + 0.2,)) for at in OFFSETS[:5]]
+        for t in threads:
+            t.start()
+        captured = joins(port, tmp, OFFSETS)
+        for t in threads:
+            t.join()
+        for at, rc, err in ffmpeg_clients:
+            print(f"ffmpeg client joining at +{at:.1f}s: exit {rc}, stderr {err!r}")
+            if rc != 0 or err:
+                fail("an ffmpeg client did not decode cleanly")
+        for (status, path, n), at in zip(captured, OFFSETS):
+            first, frames, packets, errors = probe(path)
+            print(f"capture joining at +{at:.1f}s: {n} HTTP chunks, first packet {first!r}, "
+                  f"{frames} frames / {packets} packets, errors {errors!r}")
+            if status != 200 or n < 2:
+                fail("a capture got too little")
+            if not first.startswith("K") or frames != packets or frames == 0 or errors:
+                fail("a late joiner's capture does not decode from its first byte")
+    stop(enc, srv)
+
+
+def test_no_align(server):
+    enc, srv, port = start(server, "--no-align")
+    with tempfile.TemporaryDirectory() as tmp:
+        captured = joins(port, tmp, OFFSETS[1:])  # five joins within 1.6 s: at most one at a key frame
+        bad = 0
+        for status, path, n in captured:
+            first, frames, packets, errors = probe(path)
+            print(f"unaligned capture: {n} HTTP chunks, first packet {first!r}, {frames} frames / {packets} packets")
+            if status == 200 and (not first.startswith("K") or frames != packets):
+                bad += 1
+        if bad < 3:
+            fail(f"without alignment only {bad} of 5 late joiners failed the check: the check proves nothing")
+    stop(enc, srv)
+
+
+def test_resume(server):
+    enc, srv, port = start(server)
+    reference = {}
+
+    def whole():  # from position 0 to the end: every media byte of the feed
+        reference["r"] = capture(port, "/live.mp4?from=0", FEED_SECONDS + 20)
+
+    t = threading.Thread(target=whole)
+    t.start()
+    time.sleep(2)
+    status_a, pos_a, chunks_a = capture(port, "/live.mp4", 1.5)
+    if status_a != 200 or pos_a is None or len(chunks_a) < 2:
+        fail(f"first response: {status_a} {pos_a} {len(chunks_a)} chunks")
+    media_a = b"".join(chunks_a[1:])  # the first HTTP chunk is the header
+    resume_at = pos_a + len(media_a)
+    status_b, pos_b, chunks_b = capture(port, f"/live.mp4?from={resume_at}", 1.5)
+    if status_b != 200 or pos_b != resume_at:
+        fail(f"resumed response: status {status_b}, X-Position {pos_b}, expected {resume_at}")
+    media_b = b"".join(chunks_b)  # a resumed response has no header
+    status_ahead, _, _ = capture(port, f"/live.mp4?from={10**12}", 1)
+    if status_ahead != 416:
+        fail(f"a position ahead of the feed got {status_ahead}, not 416")
+    t.join()
+    status_r, pos_r, chunks_r = reference["r"]
+    media_r = b"".join(chunks_r)  # resumed from 0: no header
+    if status_r != 200 or pos_r != 0:
+        fail(f"reference response: {status_r} {pos_r}")
+    joined = media_a + media_b
+    print(f"A: X-Position {pos_a}, {len(media_a)} bytes; B: X-Position {pos_b}, {len(media_b)} bytes; "
+          f"reference {len(media_r)} bytes")
+    if not media_b or media_r[pos_a:pos_a + len(joined)] != joined:
+        fail("A + B is not the feed's bytes from A's X-Position")
+    stop(enc, srv)
+
+
+if __name__ == "__main__":
+    server, which = sys.argv[1], sys.argv[2]
+    {"join": test_join, "no_align": test_no_align, "resume": test_resume}[which](server)
+    print("PASS")
