@@ -231,7 +231,35 @@ def test_resume(server):
     stop(enc, srv)
 
 
+def box(kind, body):
+    return (8 + len(body)).to_bytes(4, "big") + kind + body
+
+
+def test_bad_input(server):
+    """Malformed input is a clear error and exit 1, never a crash or a hang; no input is a clean end."""
+    ftyp = box(b"ftyp", b"isom\0\0\2\0")
+    moov = box(b"moov", b"")
+    cases = [
+        (b"garbage!", "box of"),                                   # a huge size
+        (b"\0\0\0\4abcd", "smaller than its header"),
+        (ftyp + moov + box(b"moof", b"")[:6], "ends inside a box"),  # truncated
+        (ftyp + box(b"moof", b""), "before the moov"),
+        (ftyp + moov + box(b"mdat", b"x"), "mdat without its moof"),
+        (ftyp + moov + box(b"moof", box(b"traf", box(b"trun", b"\0\0\0\4"))), "too short"),  # trun cut short
+        (b"\0\0\0\0free", "extends to the end"),
+    ]
+    for data, expected in cases:
+        r = subprocess.run([server, "--port", "0"], input=data, capture_output=True, timeout=20)
+        err = r.stderr.decode()
+        print(f"{data[:16]!r}...: exit {r.returncode}, {err.strip()!r}")
+        if r.returncode != 1 or expected not in err:
+            fail(f"expected exit 1 and {expected!r}")
+    r = subprocess.run([server, "--port", "0"], input=b"", capture_output=True, timeout=20)
+    if r.returncode != 0:
+        fail(f"an empty input exited {r.returncode}")
+
+
 if __name__ == "__main__":
     server, which = sys.argv[1], sys.argv[2]
-    {"join": test_join, "no_align": test_no_align, "resume": test_resume}[which](server)
+    {"join": test_join, "no_align": test_no_align, "resume": test_resume, "bad_input": test_bad_input}[which](server)
     print("PASS")
