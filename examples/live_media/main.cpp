@@ -162,7 +162,8 @@ asio::awaitable<void> feed(asio::io_context& ctx, bytecast::byte_writer& writer,
 
 constexpr std::string_view page = R"(<!doctype html>
 <html><head><meta charset="utf-8"><title>live_media</title></head>
-<body><video id="v" src="/live.mp4" autoplay muted controls playsinline style="max-width:100%"></video></body></html>
+<body><video id="v" src="/live.mp4" autoplay muted controls playsinline style="max-width:100%"></video>
+<script>document.getElementById("v").play().catch(() => {});</script></body></html>
 )";
 
 asio::awaitable<bool> write_all(tcp::socket& s, std::string_view text) {

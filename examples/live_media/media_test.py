@@ -5,6 +5,8 @@ clients and raw HTTP captures join at staggered times, ffprobe checks what each 
     media_test.py LIVE_MEDIA join      # late joiners decode from their first byte (aligned)
     media_test.py LIVE_MEDIA no_align  # the same joins without alignment do NOT (the control)
     media_test.py LIVE_MEDIA resume    # ?from= at X-Position + bytes received continues gaplessly
+    media_test.py LIVE_MEDIA bad_input # malformed input: a clear error, exit 1 (no ffmpeg needed)
+    media_test.py LIVE_MEDIA browser CHROMIUM  # headless chromium plays the page's video
 
 A key frame every 2 s (-g 50 at 25 fps), a fragment every 200 ms: most fragments start mid-GOP.
 Python 3 standard library; ffmpeg and ffprobe on PATH. Exit 0 on success.
@@ -231,6 +233,63 @@ def test_resume(server):
     stop(enc, srv)
 
 
+def test_browser(server, chromium):
+    """Headless chromium plays the live video: the page (served by this script, the video from
+    the server) reports currentTime twice, 2 s apart, to this script."""
+    import http.server
+    enc, srv, port = start(server)
+    reports = []
+    page = f"""<!doctype html><html><body><video id="v" src="http://127.0.0.1:{port}/live.mp4" autoplay muted></video>
+<script>
+const v = document.getElementById('v');
+const report = (what) => fetch('/report?' + what, {{method: 'POST'}});
+report('canPlayType=' + v.canPlayType('video/mp4; codecs="avc1.42E01E"'));
+v.addEventListener('error', () => report('error=' + (v.error ? v.error.code : '?')));
+v.play().catch((e) => report("play=" + e.name)); // as the server's own page does
+setTimeout(() => {{ const t1 = v.currentTime; setTimeout(() => report('t1=' + t1 + '&t2=' + v.currentTime + '&rs=' + v.readyState + '&ns=' + v.networkState + '&paused=' + v.paused + '&buffered=' + (v.buffered.length ? v.buffered.end(0) : -1)), 2000); }}, 2500);
+</script></body></html>""".encode()
+
+    class handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def do_POST(self):
+            reports.append(self.path.partition("?")[2])
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    with tempfile.TemporaryDirectory() as profile:
+        browser = subprocess.Popen([chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                                    "--autoplay-policy=no-user-gesture-required", f"--user-data-dir={profile}",
+                                    f"http://127.0.0.1:{httpd.server_address[1]}/"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(r.startswith("t1=") or r.startswith("error=") for r in reports):
+            time.sleep(0.1)
+        browser.kill()
+        browser.wait()
+    httpd.shutdown()
+    print("the page reported:", reports)
+    played = [r for r in reports if r.startswith("t1=")]
+    if "canPlayType=probably" not in reports and "canPlayType=maybe" not in reports:
+        fail("this chromium cannot play H.264 in MP4")
+    if not played:
+        fail("the video did not report its time (an error, or no playback)")
+    times = dict(kv.split("=") for kv in played[0].split("&"))
+    if not float(times["t2"]) > float(times["t1"]) + 1.0:
+        fail("currentTime did not advance while the page played")
+    stop(enc, srv)
+
+
 def box(kind, body):
     return (8 + len(body)).to_bytes(4, "big") + kind + body
 
@@ -261,5 +320,8 @@ def test_bad_input(server):
 
 if __name__ == "__main__":
     server, which = sys.argv[1], sys.argv[2]
-    {"join": test_join, "no_align": test_no_align, "resume": test_resume, "bad_input": test_bad_input}[which](server)
+    if which == "browser":
+        test_browser(server, sys.argv[3])
+    else:
+        {"join": test_join, "no_align": test_no_align, "resume": test_resume, "bad_input": test_bad_input}[which](server)
     print("PASS")
