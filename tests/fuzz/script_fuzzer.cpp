@@ -37,7 +37,10 @@
 //     while one is pending gets already_started; a cancelled read gets operation_aborted and
 //     takes nothing; a stream destroyed with a read pending completes it with operation_aborted;
 //   - a read stays pending only while the model has nothing for it (no lost wake-ups);
-//   - queued_chunks(), queued_bytes(), dropped(), bytes_written(), is_open(), stream_count()
+//   - position() is the writer's position of the next byte the stream reads (API.md section 7):
+//     each chunk delivered keeps the position it was written at; with nothing queued, the
+//     position after the last chunk delivered or dropped;
+//   - queued_chunks(), queued_bytes(), dropped(), position(), bytes_written(), is_open(), stream_count()
 //     agree with the model after every operation.
 //
 // Input: byte 0 picks the writer's options (policy, queue_limit, replay_limit); then each
@@ -147,6 +150,7 @@ class script {
 struct model_stream {
   int gen = 0;                   // the writer generation it belongs to
   std::deque<chunk_ptr> queue;   // delivered, not yet consumed (the front maybe in part)
+  std::deque<std::uint64_t> starts;  // the writer's position of each chunk of `queue`
   std::size_t offset = 0;        // bytes of queue.front() already read
   bool lagged = false;           // a drop to report: the next read at a chunk boundary is lagged
   bool lagged_reported = false;  // lagged was reported and no chunk was read since
@@ -157,6 +161,19 @@ struct model_stream {
   bool replayed = false;        // preloaded by its replay: may start over the limit
   policy pol = policy::unbounded;  // its own (the writer's where its options leave it unset)
   std::size_t limit = 0;           // 0 for unbounded
+  std::uint64_t end_pos = 0;       // the writer's position after the last chunk delivered or dropped here
+
+  // position() (API.md section 7): where the next byte read comes from in the writer's sequence.
+  [[nodiscard]] std::uint64_t position() const { return queue.empty() ? end_pos : starts.front() + offset; }
+  void push(const chunk_ptr& c) {
+    queue.push_back(c);
+    starts.push_back(end_pos);
+    end_pos += c->size();
+  }
+  void pop() {
+    queue.pop_front();
+    starts.pop_front();
+  }
 
   // Weight the writer still sees: everything but a chunk a reader has started on.
   [[nodiscard]] std::size_t writer_weight() const {
@@ -373,6 +390,7 @@ class fuzz_run {
           while (m.queue.size() > first && m.writer_weight() + w > m.limit) {
             m.dropped += m.queue[first]->size();
             m.queue.erase(m.queue.begin() + static_cast<std::ptrdiff_t>(first));
+            m.starts.erase(m.starts.begin() + static_cast<std::ptrdiff_t>(first));
             // "The next read completes once with lagged, then continues with what it still
             // holds": drops after a lagged read and before the next chunk are part of the same
             // gap, already reported.
@@ -380,7 +398,7 @@ class fuzz_run {
           }
         }
       }
-      m.queue.push_back(c);
+      m.push(c);
     }
     if (opts_.replay_limit != 0) {
       replay_.push_back(c);
@@ -682,8 +700,10 @@ class fuzz_run {
     m.limit = o.queue_limit.value_or(opts_.queue_limit);
     m.pol = m.limit == 0 ? policy::unbounded : to_policy(o.on_overflow.value_or(opts_.on_overflow));
     m.replayed = o.replay;
+    m.end_pos = written_ - replay_weight_; // where the replay window starts
     if (o.replay)
-      for (auto& c : replay_) m.queue.push_back(c);
+      for (auto& c : replay_) m.push(c);
+    m.end_pos = written_;
     if (!open_) {
       m.end = model_stream::end_state::closed;
       m.reason = close_reason_;
@@ -949,7 +969,7 @@ class fuzz_run {
         FUZZ_CHECK(got == expected, "%s returned %zu bytes, expected the %zu bytes of the next chunk (from offset %zu)",
                    what, got.size(), expected.size(), m.offset);
         FUZZ_CHECK(!empty, "%s returned an empty chunk", what);
-        m.queue.pop_front();
+        m.pop();
         m.offset = 0;
       } else {
         FUZZ_CHECK(!got.empty(), "%s returned 0 bytes with %zu queued", what, m.remaining_bytes());
@@ -965,7 +985,7 @@ class fuzz_run {
           i += n;
           m.offset += n;
           if (m.offset == front.size()) {
-            m.queue.pop_front();
+            m.pop();
             m.offset = 0;
           }
         }
@@ -1064,6 +1084,8 @@ class fuzz_run {
                  sl.s->queued_bytes(), m.remaining_bytes());
       FUZZ_CHECK(sl.s->dropped() == m.dropped, "stream %zu: dropped() %llu, model %llu", i,
                  static_cast<unsigned long long>(sl.s->dropped()), static_cast<unsigned long long>(m.dropped));
+      FUZZ_CHECK(sl.s->position() == m.position(), "stream %zu: position() %llu, model %llu", i,
+                 static_cast<unsigned long long>(sl.s->position()), static_cast<unsigned long long>(m.position()));
       if (sl.op) {
         FUZZ_CHECK(!sl.op->cancelled, "stream %zu: a cancelled %s is still pending", i, name(sl.op->kind));
         FUZZ_CHECK(!m.has_news() && sl.op->kind != read_kind::read_zero,

@@ -82,6 +82,7 @@ class reader_queue final : public registry_node {
       if (s.skipping && !skip_unless_sync_locked(item, weight)) return true; // skipped: never queued
       if (limit_ != 0 && !s.items.empty() && s.weight + weight > limit_) {
         if (policy_ == overflow_policy::disconnect) {
+          s.end_pos -= weight; // never delivered: the position ends after what it holds
           s.end = end_state::overflowed;
           dead_.store(true, std::memory_order_release);
           keep = false;
