@@ -400,3 +400,32 @@ TEST_CASE("align_to_sync_points under concurrent writes and drop_oldest: every r
   CHECK(reads * 4 + s.dropped() == w.bytes_written());
   INFO("gaps: " << gaps);
 }
+
+TEST_CASE("position(): a stream cut off by disconnect ends after what it holds, not after the write that cut it off",
+          "[positions]") {
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx, {.queue_limit = 4, .on_overflow = overflow_policy::disconnect});
+  auto s = w.stream();
+  w.write("abc");
+  w.write("defg"); // does not fit: cut off
+  CHECK(s.position() == 0);
+  CHECK(drain_now(s) == events{"abc", "<overflowed>"});
+  CHECK(s.position() == 3);
+}
+
+TEST_CASE("position(): behind a partly read chunk a drop_oldest gap does not move it until the chunk is read",
+          "[positions]") {
+  asio::io_context ctx;
+  bytecast::byte_writer w(ctx, {.queue_limit = 4, .on_overflow = overflow_policy::drop_oldest});
+  auto s = w.stream();
+  w.write("abcd");
+  std::array<char, 1> buf{};
+  s.async_read_some(asio::buffer(buf), [](bytecast::error_code, std::size_t) {});
+  run_all(ctx);
+  CHECK(s.position() == 1);
+  w.write("efgh");
+  w.write("ijkl"); // drops "efgh": the gap is behind "bcd"
+  CHECK(s.position() == 1);
+  CHECK(drain_now(s) == events{"bcd", "<lagged>", "ijkl"});
+  CHECK(s.position() == 12);
+}
