@@ -43,11 +43,13 @@ struct options {
   double replay_seconds = 4;            // the replay window, at --max-bitrate
   std::uint64_t max_bitrate = 8000000;  // bits/s: sizes the window and the viewers' queues
   bool align = true;                    // --no-align: viewers start anywhere (to show why not)
+  std::uint64_t queue_limit = 0;        // each viewer's; 0: the replay window plus 1 MiB
+  int send_buffer = 256 * 1024;         // SO_SNDBUF of each viewer's socket; 0: the kernel's (autotuned)
 };
 
 [[noreturn]] void usage(const std::string& why) {
   std::cerr << "live_media: " << why << "\n"
-            << "usage: live_media [--port P] [--replay-seconds S] [--max-bitrate BITS_PER_S] [--no-align] < fragmented.mp4\n";
+            << "usage: live_media [--port P] [--replay-seconds S] [--max-bitrate BITS_PER_S] [--queue-limit BYTES] [--send-buffer BYTES] [--no-align] < fragmented.mp4\n";
   std::exit(2);
 }
 
@@ -71,9 +73,12 @@ options parse(int argc, char** argv) {
     else if (flag == "--replay-seconds") o.replay_seconds = number<double>(value(), flag);
     else if (flag == "--max-bitrate") o.max_bitrate = number<std::uint64_t>(value(), flag);
     else if (flag == "--no-align") o.align = false;
+    else if (flag == "--queue-limit") o.queue_limit = number<std::uint64_t>(value(), flag);
+    else if (flag == "--send-buffer") o.send_buffer = number<int>(value(), flag);
     else usage("unknown option " + flag);
   }
   if (!(o.replay_seconds >= 0 && o.replay_seconds <= 3600)) usage("--replay-seconds must be 0..3600");
+  if (o.send_buffer < 0 || o.send_buffer > (64 << 20)) usage("--send-buffer must be 0..64M");
   if (o.max_bitrate < 1000 || o.max_bitrate > 10'000'000'000ull) usage("--max-bitrate must be 1000..1e10");
   return o;
 }
@@ -239,7 +244,10 @@ asio::awaitable<void> serve_live(tcp::socket& s, bytecast::byte_stream stream, b
   for (;;) {
     if (!co_await write_within(s, framing.frame(batch))) co_return;
     batch = co_await stream.async_next_batch(1 << 20, asio::redirect_error(asio::use_awaitable, ec));
-    if (ec == bytecast::error::lagged && !resumed) continue; // the next read returns a key frame
+    if (ec == bytecast::error::lagged && !resumed) { // the next read returns a key frame
+      log("a viewer fell behind: " + std::to_string(stream.dropped()) + " bytes dropped in all, on at the next key frame");
+      continue;
+    }
     if (ec) break;                                           // broken: no last chunk
     if (batch.empty()) {                                      // the feed ended
       if (co_await write_within(s, framing.trailer())) co_await fanout::close_gracefully(s);
@@ -284,7 +292,8 @@ struct server {
       }();
     if (target.find('?') != std::string::npos && !from)
       co_return co_await respond(s, "400 Bad Request", "the query is ?from=POSITION\n");
-    const std::uint64_t limit = static_cast<std::uint64_t>(opts.replay_seconds * double(opts.max_bitrate) / 8) + (1 << 20);
+    const std::uint64_t limit = opts.queue_limit != 0 ? opts.queue_limit
+                                : static_cast<std::uint64_t>(opts.replay_seconds * double(opts.max_bitrate) / 8) + (1 << 20);
     bytecast::stream_options so{.queue_limit = static_cast<std::size_t>(limit),
                                 .on_overflow = bytecast::overflow_policy::drop_oldest};
     if (from) {
@@ -293,6 +302,12 @@ struct server {
       so.replay = true;
       so.align_to_sync_points = opts.align;
       if (!opts.align) so.replay = false; // --no-align: live, from wherever the feed is
+    }
+    // A bounded kernel buffer: a viewer that falls behind does so in our queue, where it skips to
+    // the next key frame, rather than seconds behind in an autotuned socket buffer.
+    if (opts.send_buffer != 0) {
+      bytecast::error_code ignored;
+      s.set_option(asio::socket_base::send_buffer_size(opts.send_buffer), ignored);
     }
     std::optional<bytecast::byte_stream> stream;
     try {

@@ -290,6 +290,52 @@ setTimeout(() => {{ const t1 = v.currentTime; setTimeout(() => report('t1=' + t1
     stop(enc, srv)
 
 
+def test_lagging(server):
+    """A viewer whose socket is paused falls behind (drop_oldest); once it reads again it goes on at
+    the next key frame: what it received still decodes from start to end."""
+    enc, srv, port = start(server, "--queue-limit", "65536", "--send-buffer", "16384")
+    with tempfile.TemporaryDirectory() as tmp:
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
+        s.connect(("127.0.0.1", port))
+        s.sendall(b"GET /live.mp4 HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(6)  # paused: the feed goes on
+        data = b""
+        s.settimeout(0.5)
+        end = time.monotonic() + 4
+        while time.monotonic() < end:
+            try:
+                got = s.recv(65536)
+            except socket.timeout:
+                continue
+            if not got:
+                break
+            data += got
+        s.close()
+        head, _, body = data.partition(b"\r\n\r\n")
+        chunks = []
+        while True:  # whole HTTP chunks only
+            eol = body.find(b"\r\n")
+            if eol < 0:
+                break
+            size = int(body[:eol], 16)
+            if size == 0 or len(body) < eol + 2 + size + 2:
+                break
+            chunks.append(body[eol + 2:eol + 2 + size])
+            body = body[eol + 2 + size + 2:]
+        path = os.path.join(tmp, "lagging.mp4")
+        with open(path, "wb") as f:
+            f.write(b"".join(chunks))
+        first, frames, packets, errors = probe(path)
+        print(f"paused viewer: {len(chunks)} HTTP chunks, first packet {first!r}, {frames} frames / {packets} packets, "
+              f"errors {errors!r}")
+        err = stop(enc, srv)
+        if "fell behind" not in err:
+            fail("the paused viewer never fell behind: the test proves nothing\n" + err)
+        if not first.startswith("K") or frames != packets or frames == 0 or errors:
+            fail("after falling behind the viewer's bytes do not decode")
+
+
 def box(kind, body):
     return (8 + len(body)).to_bytes(4, "big") + kind + body
 
@@ -323,5 +369,6 @@ if __name__ == "__main__":
     if which == "browser":
         test_browser(server, sys.argv[3])
     else:
-        {"join": test_join, "no_align": test_no_align, "resume": test_resume, "bad_input": test_bad_input}[which](server)
+        {"join": test_join, "no_align": test_no_align, "resume": test_resume, "bad_input": test_bad_input,
+         "lagging": test_lagging}[which](server)
     print("PASS")
