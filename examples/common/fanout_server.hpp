@@ -481,6 +481,11 @@ class server {
       batch chunks = stream.try_next_batch(max_batch_bytes, ec);
       if (ec == asio::error::would_block)
         chunks = co_await stream.async_next_batch(max_batch_bytes, asio::redirect_error(asio::use_awaitable, ec));
+      // The writer's close reason, once everything before it was delivered. It may be `lagged`
+      // itself (a Redis feed with a gap): told apart from a drop_oldest lag by the empty queue,
+      // as a drop only makes room for a chunk that is then queued, and a closed writer writes none.
+      if (failure_ && ec == failure_ && (ec != bytecast::error::lagged || stream.queued_chunks() == 0))
+        co_return ending{pipe_end::feed_failed, ec};
       if (ec == bytecast::error::lagged) {
         // drop_oldest: this client was too slow and lost its oldest chunks; the rest follows.
         ++lagged_events_;
@@ -488,7 +493,6 @@ class server {
         continue;
       }
       if (ec == bytecast::error::overflowed) co_return ending{pipe_end::cut_off, ec};
-      if (failure_ && ec == failure_) co_return ending{pipe_end::feed_failed, ec}; // the writer's close reason
       if (ec) co_return ending{pipe_end::gone, ec}; // operation_aborted: a watch finished first
       if (chunks.empty()) break;                    // the close sentinel: the feed ended
 
