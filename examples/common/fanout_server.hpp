@@ -746,7 +746,7 @@ inline int run(int argc, char** argv, std::string_view program, std::string_view
   // of its own (epoll, an eventfd, a timerfd), and with fd 0 closed (`server <&-`) the first
   // of them would become "stdin", and its bytes the feed.
   int feed_fd = -1; // -1: the generated feed
-  if (!opts.generate) {
+  if (!opts.generate && opts.redis.empty()) {
     if (::fcntl(STDIN_FILENO, F_GETFD) == -1) {
       std::cerr << program << ": stdin is closed: pipe the feed into it, or use --generate\n";
       return 2;
@@ -766,7 +766,7 @@ inline int run(int argc, char** argv, std::string_view program, std::string_view
   std::signal(SIGPIPE, SIG_IGN); // a closed stdout must not kill the server
   try {
     asio::io_context ctx;
-    server srv(ctx, opts, program, make_feed_source(ctx, opts, feed_fd));
+    server srv(ctx, opts, program, make_feed_source(ctx, opts, feed_fd, program));
     srv.start(s);
     ctx.run();
     return srv.exit_status();
