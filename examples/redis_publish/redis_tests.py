@@ -333,6 +333,47 @@ def case_bad_input(ctx):
     log("an unreachable Redis is logged and retried with back-off until SIGTERM")
 
 
+def case_client_kill(ctx):
+    parts = [os.urandom(3 * 1024 * 1024 + i) for i in range(3)]
+    src = ctx.path("input.bin")
+    with open(src, "wb") as f:
+        f.write(b"".join(parts))
+    redis = Redis(ctx)
+    db = redis.client()
+    edges = [ctx.edge(redis, "--wait-for-clients", "5") for _ in range(2)]
+    outs, clients = [], []
+    for e, edge in enumerate(edges):
+        for i in range(5):
+            outs.append(ctx.path(f"edge{e}-{i}.out"))
+            clients.append(Protocol("http").start_client(ctx.procs, edge.port, outs[-1]))
+    for edge in edges:
+        edge.wait_for_log(r"redis: connected")
+    pub = ctx.publisher(redis, "--chunk", "16k")
+    sent = 0
+    for n, part in enumerate(parts):
+        writer = threading.Thread(target=pub.stdin.write, args=(part,), daemon=True)
+        writer.start()
+        if n < 2:  # every connection is cut while the part flows (or right after it)
+            target = sent + len(part) // 2
+            wait_until(lambda: min(map(os.path.getsize, outs)) >= target, 30, "every client to get half the part")
+            killed = db("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+            log(f"CLIENT KILL TYPE normal: {killed} connections cut")
+        writer.join(30)
+        pub.stdin.flush()
+        sent += len(part)
+        wait_until(lambda: min(map(os.path.getsize, outs)) >= sent, 30, "every client to get the part")
+    pub.stdin.close()
+    if wait_exit(pub, 30, "redis_publish") != 0:
+        raise Failure("redis_publish failed")
+    check_clients_ended_cleanly(clients)
+    for edge in edges:
+        edge.wait_exit()
+    check_same(src, outs)
+    for i, edge in enumerate(edges):
+        if len(edge.log_matches(r"redis: reconnected; reading after .*, nothing lost")) < 2:
+            raise Failure(f"edge {i} should have reconnected twice")
+
+
 CASES = {name[len("case_"):]: f for name, f in globals().items() if name.startswith("case_")}
 
 
