@@ -4,13 +4,18 @@
 // reconnects with bounded back-off and goes on after the last entry it read (kept in memory), so
 // nothing is lost or duplicated; entries trimmed away meanwhile are a gap, logged and by default
 // the feed's failure (bytecast::error::lagged).
+
+// fanout_feed.hpp before the guard: it includes this header itself (for make_feed_source), after
+// it declared feed_source, so that whichever of the two comes first, redis_source is defined
+// between feed_source and make_feed_source.
+#include "fanout_feed.hpp"
+
 #ifndef BYTECAST_EXAMPLES_REDIS_SOURCE_HPP
 #define BYTECAST_EXAMPLES_REDIS_SOURCE_HPP
 
 #include <bytecast/bytecast.hpp> // first: it prepares Asio for coroutines on every compiler
 
 #include "asio_backend.hpp" // asio::, standalone or Boost.Asio
-#include "fanout_feed.hpp"
 #include "fanout_log.hpp"
 #include "fanout_options.hpp"
 #include "redis_async.hpp"
@@ -25,6 +30,8 @@
 #include <span>
 #include <string>
 #include <utility>
+#include <variant>
+#include <vector>
 
 namespace fanout {
 
@@ -99,6 +106,7 @@ class redis_source final : public feed_source {
                                                std::to_string(block_ms), "STREAMS", opts_.redis_key, cursor_.text()};
     const command_result r = co_await command(std::move(argv));
     if (r.ec) co_return r.ec;
+    if (r.lost) co_return bytecast::error_code{}; // reconnects next time
     const redis_reply& reply = r.reply;
     if (reply.is_error()) co_return failed_reply("XREAD", reply);
     if (reply.type == redis_reply::kind::nil) co_return bytecast::error_code{}; // BLOCK timed out
@@ -108,28 +116,38 @@ class redis_source final : public feed_source {
   }
 
   struct command_result {
-    bytecast::error_code ec; // only operation_aborted: a lost connection is dropped and retried
+    bytecast::error_code ec; // only operation_aborted: the server shuts down
+    bool lost = false;       // the connection was lost (and dropped): the caller comes back later
     redis_reply reply;
   };
 
-  // A command on the connection; a lost connection is dropped (fetch() reconnects) and its
-  // reply reads as a nil one, so the caller just comes back.
+  // A command on the connection. A lost connection is dropped (fetch() reconnects), and so is
+  // one that gives no reply within the time the command may block plus reply_grace: a Redis
+  // that vanished without a reset (a half-open connection) must not stall the feed for ever.
   asio::awaitable<command_result> command(std::vector<std::string> argv) {
-    bytecast::error_code ec;
-    redis_reply reply = co_await conn_->async_command(std::move(argv), asio::redirect_error(asio::use_awaitable, ec));
-    if (ec == asio::error::operation_aborted) co_return command_result{ec, {}};
+    using namespace asio::experimental::awaitable_operators;
+    bytecast::error_code ec, wait_ec;
+    timer_.expires_after(std::chrono::milliseconds(block_ms) + reply_grace);
+    auto done = co_await (conn_->async_command(std::move(argv), asio::redirect_error(asio::use_awaitable, ec)) ||
+                          timer_.async_wait(asio::redirect_error(asio::use_awaitable, wait_ec)));
+    if (done.index() == 1) {
+      if (wait_ec) co_return command_result{asio::error::operation_aborted, false, {}}; // cancelled
+      log("redis: no reply within " + std::to_string(block_ms / 1000 + reply_grace.count()) + " s: taking the connection as lost");
+      conn_.reset();
+      co_return command_result{{}, true, {}};
+    }
+    if (ec == asio::error::operation_aborted) co_return command_result{ec, false, {}};
     if (ec) {
       log("redis: connection lost (" + conn_->last_error() + ")");
       conn_.reset();
-      co_return command_result{{}, redis_reply{redis_reply::kind::error, "LOST", 0, {}}};
+      co_return command_result{{}, true, {}};
     }
     backoff_ = initial_backoff; // a reply: the connection works
     attempts_ = 1;
-    co_return command_result{{}, std::move(reply)};
+    co_return command_result{{}, false, std::move(std::get<0>(done))};
   }
 
   bytecast::error_code failed_reply(std::string_view what, const redis_reply& reply) {
-    if (reply.str == "LOST") return {}; // the connection went: retried
     log("redis: " + std::string(what) + " failed: " + reply.str);
     if (reply.str.starts_with("WRONGTYPE")) {
       log("redis: key '" + opts_.redis_key + "' holds no stream");
@@ -165,7 +183,7 @@ class redis_source final : public feed_source {
     const command_result r = co_await command(std::move(argv));
     if (r.ec) co_return r.ec;
     const redis_reply& reply = r.reply;
-    if (!conn_) co_return bytecast::error_code{}; // lost: again
+    if (r.lost) co_return bytecast::error_code{}; // again
     if (reply.is_error()) co_return failed_reply("XREVRANGE", reply);
     started_ = true;
     if (reply.elements.empty()) {
@@ -191,7 +209,7 @@ class redis_source final : public feed_source {
     const command_result r = co_await command(std::move(argv));
     if (r.ec) co_return r.ec;
     const redis_reply& reply = r.reply;
-    if (!conn_) co_return bytecast::error_code{};
+    if (r.lost) co_return bytecast::error_code{};
     if (reply.is_error()) {
       if (reply.str.find("no such key") != std::string::npos) {
         log("redis: reconnected; stream '" + opts_.redis_key + "' does not exist (yet): reading after " + cursor_.text());
@@ -253,11 +271,12 @@ class redis_source final : public feed_source {
   static constexpr int block_ms = 5000;     // XREAD BLOCK
   static constexpr std::chrono::milliseconds initial_backoff{100};
   static constexpr std::chrono::milliseconds max_backoff{5000};
+  static constexpr std::chrono::seconds reply_grace{10}; // beyond BLOCK: no reply means a lost connection
 
   asio::io_context& ctx_;
   const options opts_;
   logger log_;
-  asio::steady_timer timer_; // the back-off
+  asio::steady_timer timer_; // the back-off, and a command's reply time
   std::unique_ptr<redis_connection> conn_;
   std::chrono::milliseconds backoff_ = initial_backoff;
   std::uint64_t attempts_ = 0;
