@@ -110,9 +110,65 @@ class redis_source final : public feed_source {
     const redis_reply& reply = r.reply;
     if (reply.is_error()) co_return failed_reply("XREAD", reply);
     if (reply.type == redis_reply::kind::nil) co_return bytecast::error_code{}; // BLOCK timed out
-    for (const redis_reply& stream : reply.elements)
-      if (stream.elements.size() == 2) take_entries(stream.elements[1].elements);
+    if (reply.elements.size() != 1 || reply.elements[0].elements.size() != 2) co_return bytecast::error_code{};
+    const std::vector<redis_reply>& entries = reply.elements[0].elements[1].elements;
+    // Entries trimmed before this edge read them (it was paused, or slow): XREAD skips them
+    // silently. The first entry is the next ID (redis_publish's dense IDs) or, when it is not,
+    // the stream's highest deleted ID tells whether one after cursor_ went.
+    const std::optional<stream_id> first =
+        entries.empty() || entries[0].elements.empty() ? std::nullopt : stream_id::parse(entries[0].elements[0].str);
+    if (first && *first != stream_id{cursor_.ms, cursor_.seq + 1}) {
+      std::vector<std::string> info{"XINFO", "STREAM", opts_.redis_key};
+      const command_result i = co_await command(std::move(info));
+      if (i.ec) co_return i.ec;
+      if (i.lost) co_return bytecast::error_code{}; // the batch is read again after the reconnect
+      if (i.reply.is_error()) co_return failed_reply("XINFO STREAM", i.reply);
+      if (gap_after_cursor(parse_info(i.reply)))
+        if (const auto ec = report_gap(first)) co_return ec;
+    }
+    take_entries(entries);
     co_return bytecast::error_code{};
+  }
+
+  struct stream_state {
+    std::optional<stream_id> first;       // the oldest entry left
+    std::optional<stream_id> max_deleted; // the highest ID deleted or trimmed (Redis 7)
+  };
+
+  // Whether entries after cursor_ may be gone: one was deleted (XDEL sets max-deleted-entry-id),
+  // or the entry cursor_ names was trimmed away (MAXLEN trims the oldest first, and does not
+  // set max-deleted-entry-id) and the oldest left is not the next ID. IDs are not dense in
+  // general; redis_publish's are (<ms>-1, <ms>-2, ...), so for its streams the next ID is exact.
+  // For others an edge about MAXLEN entries behind may be told of a gap that was none.
+  [[nodiscard]] bool gap_after_cursor(const stream_state& state) const {
+    const stream_id successor{cursor_.ms, cursor_.seq + 1};
+    if (state.max_deleted && *state.max_deleted > cursor_) return true;
+    if (cursor_ == stream_id{}) return false; // the stream was empty at the start: nothing read yet to follow
+    return state.first && *state.first > cursor_ && *state.first != successor;
+  }
+
+  // XINFO STREAM's reply: name, value, name, value, ...
+  [[nodiscard]] static stream_state parse_info(const redis_reply& reply) {
+    stream_state state;
+    for (std::size_t i = 0; i + 1 < reply.elements.size(); i += 2) {
+      const std::string& name = reply.elements[i].str;
+      const redis_reply& value = reply.elements[i + 1];
+      if (name == "max-deleted-entry-id") state.max_deleted = stream_id::parse(value.str);
+      if (name == "first-entry" && value.is_array() && !value.elements.empty())
+        state.first = stream_id::parse(value.elements[0].str);
+    }
+    return state;
+  }
+
+  // Logs the gap after cursor_ (`first`: the oldest entry left); lagged, or nothing with --on-gap skip.
+  [[nodiscard]] bytecast::error_code report_gap(const std::optional<stream_id>& first) {
+    std::string how_many = "an unknown number of entries";
+    if (first && first->ms == cursor_.ms && first->seq > cursor_.seq)
+      how_many = std::to_string(first->seq - cursor_.seq - 1) + " entries";
+    log("redis: gap: " + how_many + " after " + cursor_.text() + " are gone (oldest left: " + (first ? first->text() : "none") +
+        ")" + (opts_.redis_skip_gaps ? "; --on-gap skip: going on from the oldest left" : "; the feed fails (--on-gap fail)"));
+    if (!opts_.redis_skip_gaps) return bytecast::error::lagged;
+    return {}; // XREAD after cursor_ returns the oldest left first
   }
 
   struct command_result {
@@ -202,8 +258,7 @@ class redis_source final : public feed_source {
     co_return bytecast::error_code{};
   }
 
-  // A reconnect: were entries after cursor_ trimmed away meanwhile? XINFO STREAM tells the
-  // highest deleted ID (Redis 7) and the first entry still there.
+  // A reconnect: were entries after cursor_ trimmed away meanwhile? XINFO STREAM tells.
   asio::awaitable<bytecast::error_code> check_gap() {
     std::vector<std::string> argv{"XINFO", "STREAM", opts_.redis_key};
     const command_result r = co_await command(std::move(argv));
@@ -217,30 +272,12 @@ class redis_source final : public feed_source {
       }
       co_return failed_reply("XINFO STREAM", reply);
     }
-    std::optional<stream_id> first, max_deleted;
-    for (std::size_t i = 0; i + 1 < reply.elements.size(); i += 2) {
-      const std::string& name = reply.elements[i].str;
-      const redis_reply& value = reply.elements[i + 1];
-      if (name == "max-deleted-entry-id") max_deleted = stream_id::parse(value.str);
-      if (name == "first-entry" && value.is_array() && !value.elements.empty()) first = stream_id::parse(value.elements[0].str);
-    }
-    // A gap: an entry after ours was deleted, or the entry after ours is not the first one left
-    // (the stream was lost and made again, as by a restart without persistence). IDs are not
-    // dense in general; redis_publish's are (<ms>-1, <ms>-2, ...), so its successor is exact.
-    const stream_id successor{cursor_.ms, cursor_.seq + 1};
-    const bool trimmed = max_deleted && *max_deleted > cursor_;
-    const bool lost = first && *first > cursor_ && *first != successor;
-    if (!trimmed && !lost) {
+    const stream_state state = parse_info(reply);
+    if (!gap_after_cursor(state)) {
       log("redis: reconnected; reading after " + cursor_.text() + ", nothing lost");
       co_return bytecast::error_code{};
     }
-    std::string how_many = "an unknown number of entries";
-    if (first && first->ms == cursor_.ms && first->seq > cursor_.seq)
-      how_many = std::to_string(first->seq - cursor_.seq - 1) + " entries";
-    log("redis: gap: " + how_many + " after " + cursor_.text() + " are gone (oldest left: " + (first ? first->text() : "none") +
-        ")" + (opts_.redis_skip_gaps ? "; --on-gap skip: going on from the oldest left" : "; the feed fails (--on-gap fail)"));
-    if (!opts_.redis_skip_gaps) co_return bytecast::error_code(bytecast::error::lagged);
-    co_return bytecast::error_code{}; // XREAD after cursor_ returns the oldest left first
+    co_return report_gap(state.first);
   }
 
   // Queues `entries` ([id, [field, value, ...]] each) and moves the cursor past them.
