@@ -70,23 +70,36 @@ class redis_pending_for final : public redis_pending {
   redis_pending_for(Handler h, const asio::any_io_executor& fallback)
       : work_(asio::get_associated_executor(h, fallback)), handler_(std::move(h)) {
     auto slot = asio::get_associated_cancellation_slot(*handler_);
+    // The slot's handler may outlive this object (it is not cleared from within itself, and a
+    // later emit may come before the next operation replaces it): it finds this through self_.
     if (slot.is_connected())
-      slot.assign([this](asio::cancellation_type) { finish(asio::error::operation_aborted, {}); });
+      slot.assign([self = self_](asio::cancellation_type) {
+        if (*self != nullptr) (*self)->complete(asio::error::operation_aborted, {}, false);
+      });
   }
 
-  void finish(const bytecast::error_code& ec, redis_reply r) override {
+  redis_pending_for(const redis_pending_for&) = delete;
+  redis_pending_for& operator=(const redis_pending_for&) = delete;
+  ~redis_pending_for() override { *self_ = nullptr; }
+
+  void finish(const bytecast::error_code& ec, redis_reply r) override { complete(ec, std::move(r), true); }
+
+ private:
+  void complete(const bytecast::error_code& ec, redis_reply r, bool clear_slot) {
     if (!handler_) return;
-    auto slot = asio::get_associated_cancellation_slot(*handler_);
-    if (slot.is_connected()) slot.clear();
+    if (clear_slot) {
+      auto slot = asio::get_associated_cancellation_slot(*handler_);
+      if (slot.is_connected()) slot.clear();
+    }
     // Posted, never inline: hiredis is in the middle of its read loop when the reply comes.
     asio::post(work_.get_executor(), [h = std::move(*handler_), ec, r = std::move(r)]() mutable { std::move(h)(ec, std::move(r)); });
     handler_.reset();
     work_.reset();
   }
 
- private:
+  std::shared_ptr<redis_pending_for*> self_ = std::make_shared<redis_pending_for*>(this); // null once destroyed
   asio::executor_work_guard<executor_type> work_;
-  std::optional<Handler> handler_; // until finish()
+  std::optional<Handler> handler_; // until complete()
 };
 
 } // namespace detail
