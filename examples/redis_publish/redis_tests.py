@@ -329,6 +329,22 @@ def case_bad_input(ctx):
         raise Failure("an edge fed an entry without a data field should exit 1")
     edge.wait_for_log(r"has no data, eof or error field: fields: payload")
 
+    for args in (["--redis", redis.address], ["--redis", "localhost", "--key", KEY], ["--key", KEY],
+                 ["--redis", redis.address, "--key", KEY, "--on-gap", "maybe"],
+                 ["--redis", redis.address, "--key", KEY, "--generate"]):
+        r = subprocess.run([ctx.http, *args], capture_output=True, timeout=20)
+        if r.returncode != 2 or b"usage:" not in r.stderr:
+            raise Failure(f"http_fanout {args} exited with {r.returncode}, expected 2 and the usage")
+    for args in (["--redis", redis.address], ["--key", KEY], ["--redis", redis.address, "--key", KEY, "--chunk", "0"]):
+        r = subprocess.run([ctx.publish, *args], capture_output=True, timeout=20, stdin=subprocess.DEVNULL)
+        if r.returncode != 2 or b"usage:" not in r.stderr:
+            raise Failure(f"redis_publish {args} exited with {r.returncode}, expected 2 and the usage")
+    r = subprocess.run([ctx.publish, "--redis", redis.address, "--key", "text"], capture_output=True, timeout=20,
+                       stdin=subprocess.DEVNULL)
+    if r.returncode != 1 or b"WRONGTYPE" not in r.stderr:
+        raise Failure(f"redis_publish to a string key exited with {r.returncode}, expected 1 and WRONGTYPE: {r.stderr!r}")
+    log("bad options exit 2 with the usage; redis_publish to a key that holds no stream exits 1")
+
     nobody = free_port()
     edge = Server(ctx.procs, ctx.http, "--redis", f"{HOST}:{nobody}", "--key", KEY)
     edge.wait_for_log(r"connection lost \(Connection refused\)")
