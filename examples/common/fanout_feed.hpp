@@ -144,10 +144,25 @@ class failing_source final : public feed_source {
   std::uint64_t passed_ = 0; // bytes it let through
 };
 
-/// The feed's source as the options say: stdin when `stdin_fd` is a descriptor (the source
-/// closes it), else the generated lines; failing after --fail-after bytes if given.
-[[nodiscard]] inline std::unique_ptr<feed_source> make_feed_source(asio::io_context& ctx, const options& opts, int stdin_fd) {
+} // namespace fanout
+
+#if defined(BYTECAST_EXAMPLES_WITH_REDIS)
+#include "redis_source.hpp"
+#endif
+
+namespace fanout {
+
+/// The feed's source as the options say: a Redis Stream (--redis), stdin when `stdin_fd` is a
+/// descriptor (the source closes it), else the generated lines; failing after --fail-after
+/// bytes if given.
+[[nodiscard]] inline std::unique_ptr<feed_source> make_feed_source(asio::io_context& ctx, const options& opts, int stdin_fd,
+                                                                   [[maybe_unused]] std::string_view program) {
   std::unique_ptr<feed_source> source;
+#if defined(BYTECAST_EXAMPLES_WITH_REDIS)
+  if (!opts.redis.empty())
+    source = std::make_unique<redis_source>(ctx, opts, program);
+  else
+#endif
   if (stdin_fd >= 0)
     source = std::make_unique<stdin_source>(ctx, stdin_fd);
   else

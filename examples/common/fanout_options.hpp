@@ -36,6 +36,10 @@ struct options {
   std::string archive;                                       // --archive: the file every byte also goes to, "" = none
   std::optional<std::size_t> archive_limit;                  // --archive-limit: its stream's queue limit, 0 = unbounded
   std::optional<std::uint64_t> fail_after;                   // --fail-after: the feed fails after this many bytes
+  std::string redis;                                         // --redis HOST:PORT: the feed is a Redis Stream, "" = none
+  std::string redis_key;                                     // --key: that stream's key
+  std::size_t redis_replay = 0;                              // --redis-replay: entries to start with
+  bool redis_skip_gaps = false;                              // --on-gap skip (default: fail)
 };
 
 inline constexpr double min_rate = 0.001;   // --rate: a line every 1000 s
@@ -116,6 +120,15 @@ inline void print_usage(std::ostream& out, std::string_view program, std::string
       << "                       the archive stream's queue limit (default 0: unbounded)\n"
       << "  --fail-after BYTES   for tests: the feed fails (an I/O error) after BYTES bytes; clients\n"
       << "                       then see a broken end, not a clean one\n"
+      << "  --redis HOST:PORT    the feed is a Redis Stream (needs --key) instead of stdin: each\n"
+      << "                       entry's `data` field is one chunk; an `eof` field ends the feed,\n"
+      << "                       an `error` field fails it; reconnects with back-off (100 ms to 5 s)\n"
+      << "                       and goes on after the last entry read\n"
+      << "  --key KEY            the stream's key\n"
+      << "  --redis-replay N     start with the stream's last N entries (default 0: new entries only);\n"
+      << "                       with --replay BYTES they also reach clients that join later\n"
+      << "  --on-gap P           fail | skip: entries trimmed away during a reconnect fail the feed\n"
+      << "                       (default fail: clients see a broken end), or are skipped\n"
       << "  --help               this text\n"
       << "BYTES take an optional k, m or g suffix (KiB, MiB, GiB).\n"
       << "Exit status: 0 after the feed's clean end or a signal; 1 when the feed failed, the archive\n"
@@ -221,6 +234,23 @@ inline void print_usage(std::ostream& out, std::string_view program, std::string
       o.archive_limit = size_value();
     } else if (name == "--fail-after") {
       o.fail_after = size_value();
+    } else if (name == "--redis") {
+      o.redis = std::string(value());
+      const auto colon = o.redis.rfind(':');
+      if (colon == std::string::npos || colon == 0 || !detail::parse_number<std::uint16_t>(std::string_view(o.redis).substr(colon + 1)))
+        fail("--redis: expected HOST:PORT, such as 127.0.0.1:6379");
+    } else if (name == "--key") {
+      o.redis_key = std::string(value());
+      if (o.redis_key.empty()) fail("--key: expected a stream key");
+    } else if (name == "--redis-replay") {
+      auto v = detail::parse_number<std::size_t>(value());
+      if (!v) fail("--redis-replay: expected a number of entries");
+      o.redis_replay = *v;
+    } else if (name == "--on-gap") {
+      std::string_view p = value();
+      if (p == "fail") o.redis_skip_gaps = false;
+      else if (p == "skip") o.redis_skip_gaps = true;
+      else fail("--on-gap: expected fail or skip");
     } else {
       fail("unknown option '" + std::string(args[i]) + "'");
     }
@@ -229,6 +259,11 @@ inline void print_usage(std::ostream& out, std::string_view program, std::string
   auto fail = [&](const std::string& what) { detail::usage_error(program, summary, what); };
   if (o.archive_limit && o.archive.empty()) fail("--archive-limit needs --archive");
   if (o.idle_grace && !o.lazy) fail("--idle-grace needs --lazy");
+  if (o.redis.empty() != o.redis_key.empty()) fail("--redis and --key go together");
+  if (!o.redis.empty() && (o.generate || o.lazy)) fail("--redis is the feed: no --generate or --lazy with it");
+#if !defined(BYTECAST_EXAMPLES_WITH_REDIS)
+  if (!o.redis.empty()) fail("--redis: this build has no hiredis (install libhiredis-dev and build again)");
+#endif
   // The archive's stream never leaves, so the feed would never pause.
   if (o.lazy && !o.archive.empty()) fail("--lazy and --archive do not go together: the archive always listens");
   return o;

@@ -481,6 +481,11 @@ class server {
       batch chunks = stream.try_next_batch(max_batch_bytes, ec);
       if (ec == asio::error::would_block)
         chunks = co_await stream.async_next_batch(max_batch_bytes, asio::redirect_error(asio::use_awaitable, ec));
+      // The writer's close reason, once everything before it was delivered. It may be `lagged`
+      // itself (a Redis feed with a gap): told apart from a drop_oldest lag by the empty queue,
+      // as a drop only makes room for a chunk that is then queued, and a closed writer writes none.
+      if (failure_ && ec == failure_ && (ec != bytecast::error::lagged || stream.queued_chunks() == 0))
+        co_return ending{pipe_end::feed_failed, ec};
       if (ec == bytecast::error::lagged) {
         // drop_oldest: this client was too slow and lost its oldest chunks; the rest follows.
         ++lagged_events_;
@@ -488,7 +493,6 @@ class server {
         continue;
       }
       if (ec == bytecast::error::overflowed) co_return ending{pipe_end::cut_off, ec};
-      if (failure_ && ec == failure_) co_return ending{pipe_end::feed_failed, ec}; // the writer's close reason
       if (ec) co_return ending{pipe_end::gone, ec}; // operation_aborted: a watch finished first
       if (chunks.empty()) break;                    // the close sentinel: the feed ended
 
@@ -742,7 +746,7 @@ inline int run(int argc, char** argv, std::string_view program, std::string_view
   // of its own (epoll, an eventfd, a timerfd), and with fd 0 closed (`server <&-`) the first
   // of them would become "stdin", and its bytes the feed.
   int feed_fd = -1; // -1: the generated feed
-  if (!opts.generate) {
+  if (!opts.generate && opts.redis.empty()) {
     if (::fcntl(STDIN_FILENO, F_GETFD) == -1) {
       std::cerr << program << ": stdin is closed: pipe the feed into it, or use --generate\n";
       return 2;
@@ -762,7 +766,7 @@ inline int run(int argc, char** argv, std::string_view program, std::string_view
   std::signal(SIGPIPE, SIG_IGN); // a closed stdout must not kill the server
   try {
     asio::io_context ctx;
-    server srv(ctx, opts, program, make_feed_source(ctx, opts, feed_fd));
+    server srv(ctx, opts, program, make_feed_source(ctx, opts, feed_fd, program));
     srv.start(s);
     ctx.run();
     return srv.exit_status();
