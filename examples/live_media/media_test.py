@@ -12,6 +12,7 @@ A key frame every 2 s (-g 50 at 25 fps), a fragment every 200 ms: most fragments
 Python 3 standard library; ffmpeg and ffprobe on PATH. Exit 0 on success.
 """
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -267,16 +268,21 @@ setTimeout(() => {{ const t1 = v.currentTime; setTimeout(() => report('t1=' + t1
 
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    with tempfile.TemporaryDirectory() as profile:
+    # Chromium's helper processes may still write to the profile after the browser is gone.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         browser = subprocess.Popen([chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
                                     "--autoplay-policy=no-user-gesture-required", f"--user-data-dir={profile}",
                                     f"http://127.0.0.1:{httpd.server_address[1]}/"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not any(r.startswith("t1=") or r.startswith("error=") for r in reports):
             time.sleep(0.1)
-        browser.kill()
+        try:
+            os.killpg(browser.pid, signal.SIGKILL)  # the browser and every helper process it started
+        except ProcessLookupError:
+            pass
         browser.wait()
+        time.sleep(0.5)
     httpd.shutdown()
     print("the page reported:", reports)
     played = [r for r in reports if r.startswith("t1=")]
