@@ -17,6 +17,17 @@
 // only drop_oldest, disconnect and unbounded streams. Producers sometimes wait for streams (or
 // for none) before they write, cancelling the wait after a while.
 //
+// Section 7 (byte writers): some writers have a header that their first producer changes and
+// clears while the other writes and streams are made; some write about one chunk in eight with
+// sync_point (each tagged write form); some streams are aligned to sync points, and some resume
+// from a position (at, inside or after a recent chunk, or older than the replay window); options
+// stream() must refuse are probed. Each byte reader checks that a header comes first, whole, once,
+// and is one set while its stream was made; that an aligned stream's first item and every item
+// after a lagged read is a sync point, and that it skipped no sync point written after it was
+// made; that a resumed stream starts with the tail of the resumed chunk, or with lagged and the
+// oldest retained one; and that position() starts where the stream started, lies between that
+// plus the bytes delivered and that plus dropped(), and ends at the end of what was written.
+//
 // Every chunk (and every typed value) carries its writer, producer and sequence number and a
 // pattern that depends on them, so each reader checks what it got: whole, intact chunks; per
 // producer strictly increasing sequence numbers (nothing duplicated or reordered); nothing lost
@@ -103,7 +114,9 @@ struct statistics {
       or_timer_won{0}, monitor_timeouts{0}, already_started{0}, dropped_streams{0}, dropped_pending{0},
       dropped_elsewhere{0}, churned{0}, late_joiners{0}, replay_streams{0}, monitors{0}, writers_closed_mid{0},
       writers_destroyed_mid{0}, callback_ops{0}, own_options{0}, reasons{0}, closed_with_reason{0}, stream_waits{0},
-      stream_waits_met{0}, stream_waits_cancelled{0}, viewer_only_writes{0};
+      stream_waits_met{0}, stream_waits_cancelled{0}, viewer_only_writes{0}, headers_set{0}, headers_read{0},
+      sync_writes{0}, aligned_streams{0}, resumed_streams{0}, resumed_lagged{0}, invalid_options{0},
+      position_checks{0};
 };
 statistics stats;
 
@@ -215,6 +228,47 @@ item make_item(std::uint32_t w, std::uint32_t p, std::uint32_t seq) { return {w,
 
 bool check_item(const item& v) { return v.pad == item_pad(v.writer, v.producer, v.seq); }
 
+// Whether a byte writer with sync points writes chunk (w, p, seq) with bytecast::sync_point: about
+// one in eight, so a reader can tell from the content alone.
+bool is_sync(std::uint32_t w, std::uint32_t p, std::uint32_t seq) { return (content_hash(w, p, seq) >> 40) % 8 == 0; }
+
+// A header (API.md section 7): the same frame with its own magic, [hmagic][writer][generation][0]
+// [length] + pattern. No chunk tail can start with hmagic's bytes (00 48 ca b7): a pattern
+// steps by 7 from byte to byte, and no header field of a chunk holds them.
+constexpr std::uint32_t hmagic = 0xb7ca4800u;
+
+// Header generations: the owner producer sets generation g (g = 1, 2, ...), or clears the header
+// when g is a multiple of 4; generation 0 is the writer's start, with none.
+bool generation_has_header(std::uint32_t g) { return g != 0 && g % 4 != 0; }
+
+std::size_t header_length(std::uint32_t w, std::uint32_t g) { return header_size + (w * 53u + g * 37u) % 300; }
+
+void encode_header(std::vector<std::byte>& out, std::uint32_t w, std::uint32_t g) {
+  const std::size_t len = header_length(w, g);
+  out.resize(len);
+  const std::uint32_t fields[5] = {hmagic, w, g, 0, static_cast<std::uint32_t>(len)};
+  std::memcpy(out.data(), fields, sizeof fields);
+  for (std::size_t i = header_size; i < len; ++i) out[i] = pattern_byte(w, g, 0xffffffffu, i);
+}
+
+bool starts_with_hmagic(std::span<const std::byte> b) {
+  std::uint32_t m = 0;
+  if (b.size() < sizeof m) return false;
+  std::memcpy(&m, b.data(), sizeof m);
+  return m == hmagic;
+}
+
+bool decode_header(std::span<const std::byte> b, std::uint32_t& w, std::uint32_t& g) {
+  if (b.size() < header_size || !starts_with_hmagic(b)) return false;
+  std::uint32_t fields[5];
+  std::memcpy(fields, b.data(), sizeof fields);
+  w = fields[1];
+  g = fields[2];
+  std::vector<std::byte> expected;
+  encode_header(expected, w, g);
+  return fields[3] == 0 && std::ranges::equal(b, expected);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Round set-up: writers and their producers
 // ---------------------------------------------------------------------------------------------
@@ -230,6 +284,8 @@ struct writer_config {
   bool keep_to_end = false;      // kept (closed) until every reader finished, then checked
   bool viewers_only = false;     // no stream of it is a bounded wait one: nothing holds it back
   bytecast::error_code reason;   // what the controller closes it with (none: close())
+  bool headers = false;          // byte writers: a header set, changed and cleared while it runs
+  bool syncs = false;            // byte writers: some chunks written with sync_point
 
   // The limit of a stream made with `o`: its own, or the writer's (0: unbounded).
   [[nodiscard]] std::size_t limit_of(const bytecast::stream_options& o) const { return o.queue_limit.value_or(limit); }
@@ -257,14 +313,17 @@ bytecast::stream_options random_stream_options(std::mt19937_64& rng, const write
   if ((which & 2) != 0) o.queue_limit = rng() % 5 == 0 ? 0 : random_limit(rng, c.typed);
   if (c.viewers_only && c.holds_back(o))
     o.on_overflow = rng() % 2 == 0 ? bytecast::overflow_policy::drop_oldest : bytecast::overflow_policy::disconnect;
+  // Byte streams may start (and resume after a drop_oldest gap) only at sync points.
+  o.align_to_sync_points = !c.typed && rng() % (c.syncs ? 3 : 12) == 0;
   return o;
 }
 
-// A stream of `w`, spelt stream() or stream(replay) when `o` leaves the limit and the policy to
-// the writer.
+// A stream of `w`, spelt stream() or stream(replay) when `o` leaves the limit, the policy and the
+// section 7 options to the writer.
 template <class Writer>
 auto make_stream(Writer& w, const bytecast::stream_options& o) {
-  if (!o.queue_limit && !o.on_overflow) return o.replay ? w.stream(bytecast::replay) : w.stream();
+  if (!o.queue_limit && !o.on_overflow && !o.align_to_sync_points && !o.from_position)
+    return o.replay ? w.stream(bytecast::replay) : w.stream();
   return w.stream(o);
 }
 
@@ -294,7 +353,44 @@ struct writer_slot {
   std::mutex readers_mutex;  // guards readers
   std::vector<std::shared_ptr<reader_state>> readers;
 
+  // Header generations: the owner producer stores `header_started` before set_header or
+  // clear_header and `header_done` after it, so a stream made between a load of `header_done` and
+  // a load of `header_started` gets a generation in between.
+  std::atomic<std::uint32_t> header_started{0}, header_done{0};
+
+  // Sets header generation g (the owner producer, or the set-up before anyone runs).
+  void set_header_generation(std::uint32_t g, std::vector<std::byte>& scratch, bool as_text) {
+    header_started.store(g);
+    if (!generation_has_header(g)) {
+      bw->clear_header();
+    } else {
+      encode_header(scratch, index, g);
+      if (as_text)
+        bw->set_header(std::string_view(reinterpret_cast<const char*>(scratch.data()), scratch.size()));
+      else
+        bw->set_header(scratch);
+    }
+    header_done.store(g);
+  }
+  // Everything the producers wrote (after they stopped): where every stream that reached the end is.
+  [[nodiscard]] std::uint64_t total_written() const {
+    std::uint64_t sum = 0;
+    for (std::uint32_t p = 0; p < producers.size(); ++p)
+      sum += cfg.typed ? producers[p]->next_seq.load() : producers[p]->prefix.back();
+    return sum;
+  }
+
   [[nodiscard]] bool alive() const { return bw != nullptr || tw != nullptr; }
+  // Whether chunk `seq` of producer p was written with sync_point.
+  [[nodiscard]] bool sync(std::uint32_t p, std::uint64_t seq) const {
+    return cfg.syncs && is_sync(index, p, static_cast<std::uint32_t>(seq));
+  }
+  // Whether any of the chunks [a, b) of producer p was a sync point.
+  [[nodiscard]] bool any_sync(std::uint32_t p, std::uint64_t a, std::uint64_t b) const {
+    for (std::uint64_t s = a; s < b; ++s)
+      if (sync(p, s)) return true;
+    return false;
+  }
   [[nodiscard]] std::uint64_t weight(std::uint32_t p, std::uint32_t seq) const {
     return cfg.typed ? 1 : byte_size(index, p, seq);
   }
@@ -373,6 +469,14 @@ struct reader_state {
   std::size_t limit = 0;           // 0 for unbounded
   std::uint64_t seed = 0;
   std::vector<producer_view> per;
+  // Section 7 (byte streams).
+  bool align = false;                          // align_to_sync_points
+  bool resume = false;                         // from_position (single-producer writers)
+  std::uint64_t from_pos = 0;
+  std::uint32_t resume_seq = 0;                // the chunk that holds from_pos
+  std::vector<std::byte> resume_prefix;        // its bytes before from_pos: they complete its tail
+  std::uint64_t written_before = 0, written_after = 0;  // bytes_written() around the creation
+  std::uint32_t header_lo = 0, header_hi = 0;  // the header generations around the creation
 
   // The reader's strand only, while it runs; read by the controller after the round.
   std::uint32_t lagged_since = 0;
@@ -384,6 +488,14 @@ struct reader_state {
   std::uint64_t initiated = 0, completed = 0;  // callback operations
   bool initiating = false;
   std::vector<std::byte> partial;  // bytes of a chunk read in parts (async_read_some)
+  std::vector<std::byte> head;     // async_read_some bytes at the start: a header, or not yet known
+  bool started = false;            // data (anything but the header) arrived
+  std::int64_t header_seen = -1;   // the generation of the header it got
+  std::uint64_t data_bytes = 0;    // bytes delivered, the header's excepted
+  bool have_base = false;          // base: position() - dropped() before the first read
+  std::uint64_t base = 0, last_position = 0;
+  bool have_end_position = false;  // position() and dropped() after the end
+  std::uint64_t end_position = 0, end_dropped = 0;
   std::uint64_t items = 0;
   const char* last_op = "none";
   const char* pending = "";  // what was planned for the callback operation in flight
@@ -400,9 +512,10 @@ struct reader_state {
     va_start(args, fmt);
     std::vsnprintf(buf, sizeof buf, fmt, args);
     va_end(args);
-    fail("round %d reader %d (writer %u: %s; stream %s limit %zu%s%s%s%s): %s", round, id, slot->index,
+    fail("round %d reader %d (writer %u: %s; stream %s limit %zu%s%s%s%s%s%s): %s", round, id, slot->index,
          slot->cfg.typed ? "typed" : "bytes", name(pol), limit, own_options ? " (its own)" : "",
-         replay ? ", replay" : "", monitor ? ", monitor" : "", late ? ", late" : "", buf);
+         replay ? ", replay" : "", align ? ", aligned" : "", resume ? ", resumed" : "", monitor ? ", monitor" : "",
+         late ? ", late" : "", buf);
   }
 
   [[nodiscard]] bool single_producer() const { return per.size() == 1; }
@@ -412,6 +525,9 @@ struct reader_state {
     ++items;
     stats.items_read.fetch_add(1, std::memory_order_relaxed);
     if (w != slot->index || p >= per.size()) return error("item of writer %u producer %u: not ours", w, p);
+    if (align && (items == 1 || lagged_since > 0) && !slot->sync(p, seq))
+      error("producer %u seq %u is not a sync point, but the %s of an aligned stream", p, seq,
+            items == 1 ? "first item" : "item after a lagged read");
     producer_view& v = per[p];
     if (v.first < 0) {
       v.first = seq;
@@ -443,8 +559,16 @@ struct reader_state {
 
   void on_lagged() {
     stats.lagged.fetch_add(1, std::memory_order_relaxed);
-    if (pol != policy::drop_oldest) error("lagged on a %s stream", name(pol));
-    if (!partial.empty()) error("lagged in the middle of a chunk (%zu bytes of it read)", partial.size());
+    // A resume older than the replay window: the first read after the header, on any policy. It
+    // goes on from the oldest retained chunk: the tail of the resumed one will not come.
+    const bool resume_gap = resume && !started && lagged_total == 0;
+    if (resume_gap) {
+      stats.resumed_lagged.fetch_add(1, std::memory_order_relaxed);
+      resume_prefix.clear();
+    }
+    if (pol != policy::drop_oldest && !resume_gap) error("lagged on a %s stream", name(pol));
+    if (!partial.empty() || !head.empty())
+      error("lagged in the middle of a chunk (%zu bytes of it read)", partial.size() + head.size());
     // The API: the next read completes once with lagged, "then continues with what it still
     // holds". A second lagged before any item breaks that (and can starve a reader for good).
     if (lagged_since > 0) {
@@ -458,23 +582,85 @@ struct reader_state {
   // A whole chunk from async_next / async_next_chunk / try_next / a monitor. A non-empty partial
   // means an async_read_some took the start of this chunk: the span must be exactly the rest.
   void on_chunk(std::span<const std::byte> b) {
+    if (!started && !head.empty()) return on_bytes(b);  // the rest of what async_read_some began
     stats.bytes_read.fetch_add(b.size(), std::memory_order_relaxed);
+    if (!started) {
+      if (header_seen < 0 && starts_with_hmagic(b)) return on_header(b);
+      start_data();
+    }
+    data_bytes += b.size();
     if (!partial.empty()) {
       partial.insert(partial.end(), b.begin(), b.end());
       if (partial.size() < header_size || announced_length(partial) != partial.size())
         return error("the rest of a partly read chunk does not complete it (%zu bytes)", partial.size());
       std::vector<std::byte> whole;
       whole.swap(partial);
-      return on_chunk(whole);
+      return on_whole_chunk(whole);
     }
+    on_whole_chunk(b);
+  }
+
+  void on_whole_chunk(std::span<const std::byte> b) {
     std::uint32_t w = 0, p = 0, seq = 0;
-    if (!decode(b, w, p, seq)) return error("a torn or corrupt chunk of %zu bytes", b.size());
+    if (!decode(b, w, p, seq)) {
+      std::uint32_t fields[5] = {};
+      std::memcpy(fields, b.data(), std::min(b.size(), sizeof fields));
+      return error("a torn or corrupt chunk of %zu bytes (%08x %u %u %u %u; %s)", b.size(), fields[0], fields[1],
+                   fields[2], fields[3], fields[4], started ? "started" : "not started");
+    }
     on_item(w, p, seq);
   }
 
-  // Bytes from async_read_some: a byte stream; chunks are reassembled from their headers.
+  // The header: first, whole, once, one of the generations set while the stream was made.
+  void on_header(std::span<const std::byte> b) {
+    stats.headers_read.fetch_add(1, std::memory_order_relaxed);
+    if (lagged_total != 0) error("the header after a lagged read");
+    std::uint32_t w = 0, g = 0;
+    if (!decode_header(b, w, g)) return error("a torn or corrupt header of %zu bytes", b.size());
+    if (w != slot->index) return error("the header of writer %u", w);
+    header_seen = g;
+    if (g < header_lo || g > header_hi || !generation_has_header(g))
+      error("header generation %u, though the stream was made while generations %u..%u were set", g, header_lo,
+            header_hi);
+  }
+
+  // The first data: a resumed stream's first chunk is the tail of the resumed one.
+  void start_data() {
+    started = true;
+    if (!resume_prefix.empty()) partial = std::move(resume_prefix);
+    resume_prefix.clear();
+  }
+
+  // Bytes from async_read_some: a header first (told apart by its magic once 4 bytes are there),
+  // then a byte stream whose chunks are reassembled from their headers.
   void on_bytes(std::span<const std::byte> b) {
     stats.bytes_read.fetch_add(b.size(), std::memory_order_relaxed);
+    if (started) return on_data_bytes(b);
+    head.insert(head.end(), b.begin(), b.end());
+    if (header_seen < 0) {
+      if (head.size() < sizeof hmagic) return;
+      if (starts_with_hmagic(head)) {
+        if (head.size() < header_size) return;
+        std::uint32_t len = 0;
+        std::memcpy(&len, head.data() + 16, sizeof len);
+        if (len < header_size || len > 4096) {
+          head.clear();
+          return error("a header announcing %u bytes", len);
+        }
+        if (head.size() < len) return;
+        on_header(std::span(head).first(len));
+        head.erase(head.begin(), head.begin() + static_cast<std::ptrdiff_t>(len));
+        if (head.empty()) return;
+      }
+    }
+    start_data();
+    std::vector<std::byte> rest;
+    rest.swap(head);
+    on_data_bytes(rest);
+  }
+
+  void on_data_bytes(std::span<const std::byte> b) {
+    data_bytes += b.size();
     partial.insert(partial.end(), b.begin(), b.end());
     while (partial.size() >= header_size) {
       const std::size_t len = announced_length(partial);
@@ -501,7 +687,8 @@ struct reader_state {
   // The sentinel, or the writer's close reason: after everything written before the close.
   void on_end(end_kind how, std::uint64_t dropped) {
     (how == end_kind::sentinel ? stats.sentinels : stats.reasons).fetch_add(1, std::memory_order_relaxed);
-    if (!partial.empty()) error("the %s in the middle of a chunk (%zu bytes of it read)", name(how), partial.size());
+    if (!partial.empty() || !head.empty())
+      error("the %s in the middle of a chunk (%zu bytes of it read)", name(how), partial.size() + head.size());
     lagged_at_end = lagged_since;
     dropped_at_end = dropped;
     end = how;
@@ -520,7 +707,8 @@ struct reader_state {
   void on_overflowed(std::uint64_t dropped) {
     stats.overflowed.fetch_add(1, std::memory_order_relaxed);
     if (pol != policy::disconnect) error("overflowed on a %s stream", name(pol));
-    if (!partial.empty()) error("overflowed in the middle of a chunk (%zu bytes of it read)", partial.size());
+    if (!partial.empty() || !head.empty())
+      error("overflowed in the middle of a chunk (%zu bytes of it read)", partial.size() + head.size());
     dropped_at_end = dropped;
     end = end_kind::overflowed;
   }
@@ -533,6 +721,54 @@ void publish_backlog(reader_state& rs, const Stream& s) {
     rs.backlog.store(s.queued_chunks(), std::memory_order_relaxed);
   else
     rs.backlog.store(s.queued_items(), std::memory_order_relaxed);
+}
+
+// Section 7's positions, from the reader's strand between reads. Before the first read the
+// stream's base, position() - dropped(), is exact (nothing is read ahead): the resume position,
+// bytes_written() as of the creation for a live stream, or the start of what a replay got. After
+// that, position() lies between base plus the data delivered and that plus dropped() (drops of
+// chunks after a batch read ahead count in dropped() before position() passes them), and never
+// goes back. While the first bytes of async_read_some are not yet known to be header or data,
+// there is nothing to check.
+void check_position(reader_state& rs, const bytecast::byte_stream& s) {
+  if (!rs.started && !rs.head.empty()) return;
+  stats.position_checks.fetch_add(1, std::memory_order_relaxed);
+  if (!rs.have_base) {
+    for (int attempt = 0; attempt < 100 && !rs.have_base; ++attempt) {
+      const std::uint64_t d1 = s.dropped();
+      const std::uint64_t pos = s.position();
+      if (s.dropped() != d1) continue;  // a drop in between: again
+      rs.have_base = true;
+      rs.base = pos - d1;
+      rs.last_position = pos;
+    }
+    if (!rs.have_base) return;
+    if (rs.resume && rs.base != rs.from_pos)
+      rs.error("resumed at %" PRIu64 ", but position() - dropped() is %" PRIu64, rs.from_pos, rs.base);
+    const std::uint64_t earliest =
+        rs.replay && !rs.resume ? rs.written_before - std::min<std::uint64_t>(rs.written_before, rs.slot->cfg.replay)
+                                : rs.written_before;
+    if (!rs.resume && (rs.base < earliest || rs.base > rs.written_after))
+      rs.error("starts at %" PRIu64 ", outside [%" PRIu64 ", %" PRIu64 "] (bytes_written() around its creation%s)",
+               rs.base, earliest, rs.written_after, rs.replay ? ", less the replay limit" : "");
+    return;
+  }
+  const std::uint64_t pos = s.position();
+  const std::uint64_t dropped = s.dropped();  // after: it only grows
+  const std::uint64_t low = rs.base + rs.data_bytes;
+  if (pos < low || pos > low + dropped)
+    rs.error("position() %" PRIu64 " outside [%" PRIu64 ", %" PRIu64 "]: base %" PRIu64 ", %" PRIu64
+             " bytes delivered, dropped() %" PRIu64,
+             pos, low, low + dropped, rs.base, rs.data_bytes, dropped);
+  if (pos < rs.last_position) rs.error("position() went back from %" PRIu64 " to %" PRIu64, rs.last_position, pos);
+  rs.last_position = pos;
+}
+
+// After the end: position() and dropped() no longer change.
+void record_end_position(reader_state& rs, const bytecast::byte_stream& s) {
+  rs.have_end_position = true;
+  rs.end_position = s.position();
+  rs.end_dropped = s.dropped();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -738,6 +974,7 @@ asio::awaitable<void> byte_reader(std::shared_ptr<reader_state> rs, bytecast::by
   step st = step::more;
   while (st == step::more) {
     publish_backlog(*rs, *l->stream);
+    check_position(*rs, *l->stream);
     const unsigned action = static_cast<unsigned>(rng() % 100);
     if (rng() % drop_odds == 0) {  // drop the stream between operations
       rs->dropped_at_end = l->stream->dropped();
@@ -916,6 +1153,8 @@ asio::awaitable<void> byte_reader(std::shared_ptr<reader_state> rs, bytecast::by
     if (l->destroyed_while_pending) stats.dropped_pending.fetch_add(1, std::memory_order_relaxed);
   }
   if (st == step::finished && l->stream) {
+    check_position(*rs, *l->stream);
+    record_end_position(*rs, *l->stream);
     // After the sentinel: eof, every time. After overflowed or the reason: the same again.
     const bytecast::error_code again = rs->after_end();
     bytecast::error_code ec;
@@ -1112,6 +1351,9 @@ asio::awaitable<void> monitor_reader(std::shared_ptr<reader_state> rs, Stream st
   asio::cancellation_signal signal;
   while (st == step::more) {
     publish_backlog(*rs, monitor.inner());
+    // Only its start: a monitor's read may still hold the inner stream's read after a timeout.
+    if constexpr (!typed)
+      if (!rs->have_base) check_position(*rs, monitor.inner());
     if (rng() % sleep_odds == 0) {
       sleeper.expires_after(std::chrono::microseconds(pick<int>(rng, 0, 3000)));
       co_await sleeper.async_wait(tuple_awaitable);
@@ -1161,6 +1403,7 @@ asio::awaitable<void> monitor_reader(std::shared_ptr<reader_state> rs, Stream st
     }
   }
   if (st == step::finished) {
+    if constexpr (!typed) record_end_position(*rs, monitor.inner());
     const bytecast::error_code again = rs->after_end();
     auto [ec, v] = co_await monitor.async_next(tuple_awaitable);
     if (ec != again)
@@ -1203,7 +1446,7 @@ void producer(asio::io_context& ctx, writer_slot& ws, std::uint32_t p, std::uint
   std::mt19937_64 rng(seed);
   producer_state& ps = *ws.producers[p];
   auto strand = asio::make_strand(ctx);
-  std::vector<std::byte> bytes;
+  std::vector<std::byte> bytes, header_bytes;
   std::uint32_t seq = 0;
   const unsigned burst_max = pick<unsigned>(rng, 1, 64);
   const int pause_max_us = pick<int>(rng, 0, 400);
@@ -1304,9 +1547,46 @@ void producer(asio::io_context& ctx, writer_slot& ws, std::uint32_t p, std::uint
         std::this_thread::sleep_for(250us);
       }
     }
+    // The owner changes the header now and then, racing the other producer's writes and the
+    // streams made meanwhile; header() is what it set.
+    if (owner && ws.cfg.headers && rng() % 128 == 0) {
+      const std::uint32_t g = ws.header_started.load() + 1;
+      ws.set_header_generation(g, header_bytes, rng() % 2 == 0);
+      stats.headers_set.fetch_add(1, std::memory_order_relaxed);
+      const bytecast::chunk h = ws.bw->header();
+      if (generation_has_header(g) ? !std::ranges::equal(h.bytes(), header_bytes) : !h.empty())
+        fail("writer %u: header() is not the header generation %u just set", ws.index, g);
+    }
     write_result r = write_result::ok;
     const unsigned how = static_cast<unsigned>(rng() % 100);
-    if (!ws.cfg.typed) {
+    if (!ws.cfg.typed && ws.sync(p, seq)) {
+      // A sync point, with each tagged form.
+      auto& w = *ws.bw;
+      encode(bytes, ws.index, p, seq);
+      const std::span<const std::byte> data(bytes);
+      stats.sync_writes.fetch_add(1, std::memory_order_relaxed);
+      if (how < 30) {
+        bytecast::error_code ec;
+        const std::size_t n = w.write(data, bytecast::sync_point, ec);
+        r = classify(ec, "write(span, sync_point, ec)");
+        if (r == write_result::ok && n != data.size()) fail("write returned %zu for %zu bytes", n, data.size());
+      } else if (how < 45) {
+        try {
+          w.write(data, bytecast::sync_point);
+        } catch (const bytecast::system_error& e) {
+          r = classify(e.code(), "write(span, sync_point)");
+        }
+      } else if (how < 60) {
+        try {
+          w.write(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), bytecast::sync_point);
+        } catch (const bytecast::system_error& e) {
+          r = classify(e.code(), "write(string_view, sync_point)");
+        }
+      } else {
+        r = write_async([&](auto h) { w.async_write(asio::buffer(bytes), bytecast::sync_point, std::move(h)); },
+                        "async_write(sync_point)");
+      }
+    } else if (!ws.cfg.typed) {
       auto& w = *ws.bw;
       if (how < 2) {  // an empty write delivers nothing
         bytecast::error_code ec;
@@ -1426,6 +1706,37 @@ struct churn_counts {
   std::atomic<std::uint64_t> started{0}, completed{0};
 };
 
+// Options stream() refuses with invalid_argument, making no stream (API.md sections 6 and 7).
+template <class Writer>
+void expect_invalid(Writer& w, const bytecast::stream_options& o, const char* what) {
+  stats.invalid_options.fetch_add(1, std::memory_order_relaxed);
+  try {
+    auto s = w.stream(o);
+    fail("stream() with %s made a stream", what);
+  } catch (const bytecast::system_error& e) {
+    if (e.code() != asio::error::invalid_argument)
+      fail("stream() with %s threw '%s', not invalid_argument", what, e.code().message().c_str());
+  }
+}
+
+void probe_invalid_options(writer_slot& w, std::mt19937_64& rng) {
+  bytecast::stream_options o;
+  if (w.cfg.typed) {
+    if (rng() % 2 == 0)
+      o.from_position = 0;
+    else
+      o.align_to_sync_points = true;
+    return expect_invalid(*w.tw, o, "a section 7 option on a typed writer");
+  }
+  if (rng() % 2 == 0) {
+    o.from_position = w.bw->bytes_written() + (std::uint64_t{1} << 40);  // no write gets there
+    return expect_invalid(*w.bw, o, "from_position ahead of bytes_written()");
+  }
+  o.from_position = 0;
+  o.align_to_sync_points = true;
+  expect_invalid(*w.bw, o, "from_position and align_to_sync_points");
+}
+
 void churner(round_context& rc, std::uint64_t seed, const std::atomic<bool>& stop, churn_counts& cc) {
   std::mt19937_64 rng(seed);
   for (std::uint64_t i = 0; !stop.load(std::memory_order_relaxed); ++i) {
@@ -1442,6 +1753,10 @@ void churner(round_context& rc, std::uint64_t seed, const std::atomic<bool>& sto
     };
     std::unique_lock lock(w.life);
     if (!w.alive()) continue;
+    if (rng() % 32 == 0) {
+      probe_invalid_options(w, rng);
+      continue;
+    }
     const auto o = random_stream_options(rng, w.cfg, rng() % 2 == 0);
     if (!w.cfg.typed) {
       auto s = make_stream(*w.bw, o);
@@ -1479,15 +1794,37 @@ void spawn_reader(round_context& rc, writer_slot& ws, std::mt19937_64& rng, bool
   rs->slot = &ws;
   rs->late = late;
   rs->replay = ws.cfg.replay != 0 && rng() % 2 == 0;
-  const bytecast::stream_options o = random_stream_options(rng, ws.cfg, rs->replay);
+  bytecast::stream_options o = random_stream_options(rng, ws.cfg, rs->replay);
   rs->own_options = o.queue_limit || o.on_overflow;
+  rs->align = o.align_to_sync_points;
+  rs->per.resize(ws.producers.size());
+  for (std::size_t p = 0; p < ws.producers.size(); ++p)
+    rs->per[p].lo = ws.producers[p]->next_seq.load(std::memory_order_acquire);
+  // A resume (single-producer byte writers with replay, where a position is a sum of chunk sizes):
+  // at the start of a recent chunk or inside it, or at the end; maybe older than the window. The
+  // stream ignores `replay`; its items start at that chunk.
+  if (!ws.cfg.typed && ws.cfg.producers == 1 && ws.cfg.replay != 0 && rng() % 4 == 0) {
+    const std::uint64_t written = rs->per[0].lo;
+    const std::uint64_t k = written - std::min<std::uint64_t>(written, pick<std::uint64_t>(rng, 0, 40));
+    const std::size_t off = k < written && rng() % 2 == 0 ? rng() % ws.weight(0, static_cast<std::uint32_t>(k)) : 0;
+    rs->resume = true;
+    rs->replay = false;
+    rs->align = o.align_to_sync_points = false;
+    rs->resume_seq = static_cast<std::uint32_t>(k);
+    rs->from_pos = ws.weight_range(0, 0, k) + off;
+    o.from_position = rs->from_pos;
+    if (off != 0) {
+      encode(rs->resume_prefix, ws.index, 0, rs->resume_seq);
+      rs->resume_prefix.resize(off);
+    }
+    rs->per[0].lo = k;
+    stats.resumed_streams.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (rs->align) stats.aligned_streams.fetch_add(1, std::memory_order_relaxed);
   rs->limit = ws.cfg.limit_of(o);
   rs->pol = ws.cfg.policy_of(o);
   rs->monitor = rng() % 4 == 0;
   rs->seed = mix(rc.seed ^ (static_cast<std::uint64_t>(rc.round) << 32) ^ static_cast<std::uint64_t>(rs->id) << 8);
-  rs->per.resize(ws.producers.size());
-  for (std::size_t p = 0; p < ws.producers.size(); ++p)
-    rs->per[p].lo = ws.producers[p]->next_seq.load(std::memory_order_acquire);
   auto strand = asio::make_strand(rc.ctx);
   auto done = [rs, &rc](std::exception_ptr e) {
     if (e) {
@@ -1515,7 +1852,11 @@ void spawn_reader(round_context& rc, writer_slot& ws, std::mt19937_64& rng, bool
     rc.readers.push_back(rs);
   };
   if (!ws.cfg.typed) {
+    rs->header_lo = ws.header_done.load();
+    rs->written_before = ws.bw->bytes_written();
     auto s = make_stream(*ws.bw, o);
+    rs->written_after = ws.bw->bytes_written();
+    rs->header_hi = ws.header_started.load();
     finish_join();
     if (rs->monitor)
       asio::co_spawn(strand, monitor_reader(rs, std::move(s)), done);
@@ -1552,15 +1893,27 @@ void verify(reader_state& rs) {
     const std::uint64_t total = ws.producers[p]->next_seq.load();
     if (v.last >= static_cast<std::int64_t>(total))
       rs.error("producer %u: seq %" PRId64 " received but only %" PRIu64 " written", p, v.last, total);
-    if (!lossy && v.first >= 0 && static_cast<std::uint64_t>(v.first) > v.hi)
+    // An aligned stream skips what is written after its creation up to a sync point: none of
+    // those is one (unless a drop_oldest gap may have taken it).
+    const bool may_skip_syncs = lossy && (!rs.single_producer() || v.lagged_before_first != 0);
+    if (!lossy && !rs.align && v.first >= 0 && static_cast<std::uint64_t>(v.first) > v.hi)
       rs.error("producer %u: the first item is seq %" PRId64 ", but seq %" PRIu64 " was written after the join", p,
                v.first, v.hi);
+    if (rs.align && !may_skip_syncs && v.first >= 0 &&
+        ws.any_sync(p, v.hi, std::max<std::uint64_t>(v.hi, static_cast<std::uint64_t>(v.first))))
+      rs.error("producer %u: the first item is seq %" PRId64 ", but a sync point among seqs %" PRIu64
+               ".. was written after the join",
+               p, v.first, v.hi);
+    if (rs.resume && v.first >= 0 && (v.lagged_before_first == 0) != (v.first == rs.resume_seq))
+      rs.error("resumed at seq %u (position %" PRIu64 "): the first item is seq %" PRId64 " after %u lagged reads",
+               rs.resume_seq, rs.from_pos, v.first, v.lagged_before_first);
     if (reached_end && (!lossy || rs.single_producer())) {
-      if (v.first >= 0 && static_cast<std::uint64_t>(v.last) + 1 != total)
+      if (v.first >= 0 && static_cast<std::uint64_t>(v.last) + 1 != total && !(rs.align && lossy))
         rs.error("producer %u: the last item is seq %" PRId64 " of %" PRIu64 " written", p, v.last, total);
-      if (v.first < 0 && total > v.hi)
-        rs.error("producer %u: nothing received, though seqs %" PRIu64 "..%" PRIu64 " were written after the join", p,
-                 v.hi, total - 1);
+      if (v.first < 0 && total > v.hi &&
+          (!rs.align || (ws.any_sync(p, v.hi, total) && (!lossy || rs.lagged_total == 0))))
+        rs.error("producer %u: nothing received, though seqs %" PRIu64 "..%" PRIu64 " were written after the join%s",
+                 p, v.hi, total - 1, rs.align ? " (a sync point among them)" : "");
     }
     replayed += v.replayed_weight;
     if (lossy && reached_end) {
@@ -1571,7 +1924,7 @@ void verify(reader_state& rs) {
         min_initial += ws.weight_range(p, std::min(v.hi, f), f);
         max_initial += ws.weight_range(p, v.lo, f);
       }
-      if (!rs.replay && rs.single_producer()) {
+      if (!rs.replay && !rs.align && rs.single_producer()) {
         if (v.first >= 0 && static_cast<std::uint64_t>(v.first) > v.hi && v.lagged_before_first == 0)
           rs.error("items dropped before the first one (seq %" PRId64 ") without a lagged read", v.first);
       }
@@ -1585,24 +1938,46 @@ void verify(reader_state& rs) {
   if (lossy && (reached_end || rs.end == end_kind::dropped)) {
     if (rs.dropped_at_end < known_gaps)
       rs.error("dropped() is %" PRIu64 " but the gaps seen add up to %" PRIu64, rs.dropped_at_end, known_gaps);
-    if (reached_end && !rs.replay) {
+    if (reached_end && !rs.replay && !rs.resume) {
       const std::uint64_t initial = rs.dropped_at_end - std::min(rs.dropped_at_end, known_gaps);
       if (rs.dropped_at_end >= known_gaps && (initial < min_initial || initial > max_initial))
         rs.error("dropped() is %" PRIu64 ": the gaps add up to %" PRIu64 " plus a start gap of %" PRIu64
                  " that is not within [%" PRIu64 ", %" PRIu64 "]",
                  rs.dropped_at_end, known_gaps, initial, min_initial, max_initial);
     }
-    if (reached_end && (rs.dropped_at_end != 0) != (rs.lagged_total != 0))
+    // An aligned stream also drops (skips) without a lagged read, at its start.
+    if (reached_end && (rs.dropped_at_end != 0) != (rs.lagged_total != 0) && !(rs.align && rs.lagged_total == 0))
       rs.error("dropped() is %" PRIu64 " with %" PRIu64 " lagged reads", rs.dropped_at_end, rs.lagged_total);
-    if (reached_end && rs.single_producer() && rs.lagged_at_end != 0)
+    // After an aligned stream's gap, what follows up to the end may be skipped.
+    if (reached_end && rs.single_producer() && rs.lagged_at_end != 0 && !rs.align)
       rs.error("a lagged read just before the %s, but nothing after the last item was dropped", name(rs.end));
   }
   if (rs.lagged_repeats != 0)
     rs.error("%" PRIu64 " times a lagged read followed another with no item between (of %" PRIu64
              " lagged reads): each gap must come after exactly one lagged read",
              rs.lagged_repeats, rs.lagged_total);
-  if (!lossy && rs.lagged_total != 0)
+  if (!lossy && rs.lagged_total > (rs.resume ? 1u : 0u))
     rs.error("%" PRIu64 " lagged reads on a %s stream", rs.lagged_total, name(rs.pol));
+
+  // Section 7: the header first, from a generation set while the stream was made; every byte of
+  // the writer's sequence from the stream's start delivered, dropped or skipped (position() ends
+  // at the end of what was written).
+  if (!ws.cfg.typed) {
+    bool some_without = false;
+    for (std::uint32_t g = rs.header_lo; g <= rs.header_hi; ++g) some_without = some_without || !generation_has_header(g);
+    if (rs.header_seen < 0 && !some_without && (reached_end || rs.items != 0 || rs.lagged_total != 0))
+      rs.error("no header, though generations %u..%u (each with one) were set while the stream was made", rs.header_lo,
+               rs.header_hi);
+  }
+  if (rs.have_end_position && reached_end) {
+    if (rs.end_position != rs.base + rs.data_bytes + rs.end_dropped)
+      rs.error("position() is %" PRIu64 " at the end: not its start %" PRIu64 " + %" PRIu64 " bytes delivered + %" PRIu64
+               " dropped",
+               rs.end_position, rs.base, rs.data_bytes, rs.end_dropped);
+    if (rs.end_position != ws.total_written())
+      rs.error("position() is %" PRIu64 " at the end, but %" PRIu64 " bytes were written", rs.end_position,
+               ws.total_written());
+  }
 }
 
 writer_config random_writer(std::mt19937_64& rng) {
@@ -1614,6 +1989,10 @@ writer_config random_writer(std::mt19937_64& rng) {
   c.viewers_only = c.pol != policy::wait && rng() % 3 == 0;
   if (rng() % 2 == 0) c.replay = c.typed ? pick<std::size_t>(rng, 1, 32) : pick<std::size_t>(rng, 64, 16384);
   c.producers = rng() % 3 == 0 ? 2 : 1;
+  if (!c.typed) {
+    c.headers = rng() % 2 == 0;
+    c.syncs = rng() % 3 != 0;
+  }
   const unsigned fate = static_cast<unsigned>(rng() % 10);
   c.destroy_mid_run = fate < 2;
   c.close_mid_run = fate >= 2 && fate < 4;
@@ -1626,8 +2005,9 @@ writer_config random_writer(std::mt19937_64& rng) {
 
 std::string describe(const writer_config& c) {
   char buf[300];
-  std::snprintf(buf, sizeof buf, "%s %s limit %zu replay %zu x%d%s%s%s%s%s", c.typed ? "typed" : "bytes", name(c.pol),
-                c.limit, c.replay, c.producers, c.viewers_only ? ", viewers only" : "",
+  std::snprintf(buf, sizeof buf, "%s %s limit %zu replay %zu x%d%s%s%s%s%s%s%s", c.typed ? "typed" : "bytes", name(c.pol),
+                c.limit, c.replay, c.producers, c.headers ? ", headers" : "", c.syncs ? ", sync points" : "",
+                c.viewers_only ? ", viewers only" : "",
                 c.destroy_mid_run ? ", destroyed mid-run" : "", c.close_mid_run ? ", closed mid-run" : "",
                 c.reason ? ", closed with " : "", c.reason ? c.reason.message().c_str() : "");
   return buf;
@@ -1670,6 +2050,8 @@ bool run_round(int round, std::uint64_t seed, double seconds, bool verbose) {
       ws->tw = &ws->tw_storage.emplace(rc.ctx, o);
     else
       ws->bw = &ws->bw_storage.emplace(rc.ctx, o);
+    std::vector<std::byte> scratch;
+    if (ws->cfg.headers && rng() % 4 != 0) ws->set_header_generation(1, scratch, false);
     for (int p = 0; p < ws->cfg.producers; ++p) ws->producers.push_back(std::make_unique<producer_state>());
     rc.writers.push_back(std::move(ws));
   }
@@ -1852,7 +2234,9 @@ int main(int argc, char** argv) {
               " of them from another thread), %" PRIu64 " late, %" PRIu64 " replay, %" PRIu64 " with their own options, %" PRIu64
               " monitored, %" PRIu64 " made, read and destroyed at once; writers: %" PRIu64 " closed and %" PRIu64
               " destroyed mid-run, %" PRIu64 " closed with a reason, %" PRIu64 " writes to viewers-only writers; %" PRIu64
-              " waits for streams (%" PRIu64 " met, %" PRIu64 " cancelled)\n",
+              " waits for streams (%" PRIu64 " met, %" PRIu64 " cancelled); section 7: %" PRIu64 " headers set, %" PRIu64
+              " read, %" PRIu64 " sync-point writes, %" PRIu64 " aligned streams, %" PRIu64 " resumed (%" PRIu64
+              " older than the window), %" PRIu64 " refused options, %" PRIu64 " position checks\n",
               stats.rounds.load(), took, stats.writes.load(), stats.write_would_block.load(),
               stats.write_cancelled.load(), stats.empty_writes.load(), stats.items_read.load(), stats.bytes_read.load(),
               stats.lagged.load(), stats.multi_lagged.load(), stats.overflowed.load(), stats.sentinels.load(),
@@ -1862,7 +2246,10 @@ int main(int argc, char** argv) {
               stats.late_joiners.load(), stats.replay_streams.load(), stats.own_options.load(), stats.monitors.load(),
               stats.churned.load(), stats.writers_closed_mid.load(), stats.writers_destroyed_mid.load(),
               stats.closed_with_reason.load(), stats.viewer_only_writes.load(), stats.stream_waits.load(),
-              stats.stream_waits_met.load(), stats.stream_waits_cancelled.load());
+              stats.stream_waits_met.load(), stats.stream_waits_cancelled.load(), stats.headers_set.load(),
+              stats.headers_read.load(), stats.sync_writes.load(), stats.aligned_streams.load(),
+              stats.resumed_streams.load(), stats.resumed_lagged.load(), stats.invalid_options.load(),
+              stats.position_checks.load());
   const std::size_t n = failure_count();
   if (n != 0) {
     std::printf("stress: FAILED: %zu failures in %d of %d rounds (seed %" PRIu64 ")\n", n, failed_rounds, round, seed);
