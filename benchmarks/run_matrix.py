@@ -21,11 +21,12 @@ import argparse
 import csv
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
+
+from machine import cpu_description, load1
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SMALL_CHUNK = 64
@@ -70,11 +71,6 @@ def si(x):
         if abs(x) >= scale:
             return f"{x / scale:.3g}{suffix}"
     return f"{x:.3g}"
-
-
-def load1():
-    with open("/proc/loadavg") as f:
-        return float(f.read().split()[0])
 
 
 def configurations(small_total, big_total, peers):
@@ -193,15 +189,8 @@ def print_table(medians, args, small_total, big_total, load_before, load_after, 
         reduced.append(f"C = 64 B at T = {human_bytes(small_total)} (issue: 64 MiB)")
     if big_total != 8 << 30:
         reduced.append(f"C = 64 KiB at T = {human_bytes(big_total)} (issue: 8 GiB)")
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [l.split(":", 1)[1].strip() for l in f if l.startswith("model name")]
-        cpu = f"{names[0]} x {len(names)}" if names else cpu
-    except OSError:
-        pass
     print(f"bytecast_throughput, median of {args.repeats}, {args.threads} io threads + 1 writer thread; "
-          f"{cpu}; load average {load_before:.2f} before, {load_after:.2f} after; {elapsed:.0f} s")
+          f"{cpu_description()}; load average {load_before:.2f} before, {load_after:.2f} after; {elapsed:.0f} s")
     if peers:
         print(f"Rust peers: bytecast_peers ({peer_versions()}; cargo --release, {args.threads} tokio worker threads)")
     else:

@@ -16,13 +16,14 @@ Python 3 standard library only.
 import argparse
 import json
 import os
-import platform
 import shutil
 import socket
 import statistics
 import subprocess
 import sys
 import time
+
+from machine import cpu_description, load1
 
 GIB = 1 << 30
 
@@ -124,7 +125,7 @@ def main():
     # slower); rounded to whole chunks.
     guess = {1024: 0.6e9, 65536: 3e9}
 
-    load_before = os.getloadavg()[0]
+    load_before = load1()
     start = time.monotonic()
     rows = []
     for chunk in chunks:
@@ -143,15 +144,8 @@ def main():
             print(f"C={chunk} N={n}: " + ", ".join(f"{k} {si_bytes(v['bytes_per_s'])}" for k, v in med.items()),
                   file=sys.stderr, flush=True)
 
-    cpu = platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [l.split(":", 1)[1].strip() for l in f if l.startswith("model name")]
-        cpu = f"{names[0]} x {len(names)}" if names else cpu
-    except OSError:
-        pass
-    print(f"bytecast_net_fanout vs iperf3 on 127.0.0.1, median of {repeats}; {cpu}; load average "
-          f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after; {time.monotonic() - start:.0f} s")
+    print(f"bytecast_net_fanout vs iperf3 on 127.0.0.1, median of {repeats}; {cpu_description()}; load average "
+          f"{load_before:.2f} before, {load1():.2f} after; {time.monotonic() - start:.0f} s")
     print()
     extra = "| bytecast, no batch " if args.no_batch_too else ""
     print(f"| C | N | bytecast {extra}| iperf3 | bytecast / iperf3 | bytecast server CPU s/GiB | iperf3 sender CPU s/GiB |")
