@@ -1507,6 +1507,26 @@ class Context:
         return os.path.join(self.work, name)
 
 
+def run_case(case, ctx):
+    """Runs one case within CASE_DEADLINE, prints PASS or FAIL, stops the case's processes either
+    way, and returns the exit status. redis_tests.py runs its cases with it too."""
+    def too_long(signum, frame):
+        raise Failure(f"the case took more than {CASE_DEADLINE} s")
+    signal.signal(signal.SIGALRM, too_long)
+    signal.alarm(CASE_DEADLINE)
+    start = time.monotonic()
+    try:
+        case(ctx)
+    except Failure as e:
+        print(f"FAIL: {e}", flush=True)
+        return 1
+    finally:
+        signal.alarm(0)
+        ctx.procs.cleanup()
+    print(f"PASS ({time.monotonic() - start:.1f} s)", flush=True)
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--protocol", choices=("tcp", "http"), required=True)
@@ -1518,24 +1538,8 @@ def main():
             print(f"FAIL: '{tool}' is not installed (Debian: apt-get install netcat-openbsd curl)", flush=True)
             return 1
 
-    def too_long(signum, frame):
-        raise Failure(f"the case took more than {CASE_DEADLINE} s")
-    signal.signal(signal.SIGALRM, too_long)
-    signal.alarm(CASE_DEADLINE)
-
     with tempfile.TemporaryDirectory(prefix=f"fanout-{args.protocol}-{args.case}-") as work:
-        ctx = Context(Protocol(args.protocol), os.path.abspath(args.server), work)
-        start = time.monotonic()
-        try:
-            CASES[args.case](ctx)
-        except Failure as e:
-            print(f"FAIL: {e}", flush=True)
-            return 1
-        finally:
-            signal.alarm(0)
-            ctx.procs.cleanup()
-        print(f"PASS ({time.monotonic() - start:.1f} s)", flush=True)
-        return 0
+        return run_case(CASES[args.case], Context(Protocol(args.protocol), os.path.abspath(args.server), work))
 
 
 if __name__ == "__main__":

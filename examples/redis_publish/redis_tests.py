@@ -20,13 +20,11 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 from fanout_tests import (HOST, Failure, Processes, Protocol, Server, check_clients_ended_cleanly,  # noqa: E402
-                          log, sha256_of, wait_exit, wait_until)
+                          log, run_case, sha256_of, wait_exit, wait_until)
 
-CASE_DEADLINE = 55  # seconds; CTest's TIMEOUT is 60
 KEY = "feed"
 
 
@@ -404,24 +402,8 @@ def main():
         parser.add_argument(name, required=True)
     parser.add_argument("--case", choices=sorted(CASES), required=True)
     args = parser.parse_args()
-
-    def too_long(signum, frame):
-        raise Failure(f"the case took more than {CASE_DEADLINE} s")
-    signal.signal(signal.SIGALRM, too_long)
-    signal.alarm(CASE_DEADLINE)
     with tempfile.TemporaryDirectory(prefix=f"redis-{args.case}-") as work:
-        ctx = Context(args, work)
-        start = time.monotonic()
-        try:
-            CASES[args.case](ctx)
-        except Failure as e:
-            print(f"FAIL: {e}", flush=True)
-            return 1
-        finally:
-            signal.alarm(0)
-            ctx.procs.cleanup()
-        print(f"PASS ({time.monotonic() - start:.1f} s)", flush=True)
-        return 0
+        return run_case(CASES[args.case], Context(args, work))
 
 
 if __name__ == "__main__":
