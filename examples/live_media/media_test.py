@@ -65,6 +65,23 @@ def stop(enc, srv):
     return err
 
 
+def parse_chunks(data):
+    """The whole HTTP chunks at the start of a chunked body: (chunks, the bytes after them, whether
+    the last chunk (size 0) was among them)."""
+    chunks = []
+    while True:
+        eol = data.find(b"\r\n")
+        if eol < 0:
+            return chunks, data, False
+        size = int(data[:eol], 16)
+        if size == 0:
+            return chunks, b"", True
+        if len(data) < eol + 2 + size + 2:
+            return chunks, data, False
+        chunks.append(data[eol + 2:eol + 2 + size])
+        data = data[eol + 2 + size + 2:]
+
+
 def capture(port, target, seconds):
     """GET target; reads the chunked body for `seconds` (or to its end). Returns the status, the
     X-Position header (or None) and the list of HTTP chunks received whole."""
@@ -90,19 +107,11 @@ def capture(port, target, seconds):
         s.close()
         return status, pos, chunks
     while time.monotonic() < end:
-        # Parse every whole chunk buffered so far.
-        while True:
-            eol = data.find(b"\r\n")
-            if eol < 0:
-                break
-            size = int(data[:eol], 16)
-            if size == 0:
-                s.close()
-                return status, pos, chunks
-            if len(data) < eol + 2 + size + 2:
-                break
-            chunks.append(data[eol + 2:eol + 2 + size])
-            data = data[eol + 2 + size + 2:]
+        whole, data, ended = parse_chunks(data)
+        chunks += whole
+        if ended:
+            s.close()
+            return status, pos, chunks
         s.settimeout(max(0.01, end - time.monotonic()))
         try:
             got = s.recv(65536)
@@ -318,17 +327,7 @@ def test_lagging(server):
                 break
             data += got
         s.close()
-        head, _, body = data.partition(b"\r\n\r\n")
-        chunks = []
-        while True:  # whole HTTP chunks only
-            eol = body.find(b"\r\n")
-            if eol < 0:
-                break
-            size = int(body[:eol], 16)
-            if size == 0 or len(body) < eol + 2 + size + 2:
-                break
-            chunks.append(body[eol + 2:eol + 2 + size])
-            body = body[eol + 2 + size + 2:]
+        chunks, _, _ = parse_chunks(data.partition(b"\r\n\r\n")[2])
         path = os.path.join(tmp, "lagging.mp4")
         with open(path, "wb") as f:
             f.write(b"".join(chunks))
