@@ -8,7 +8,7 @@ operation is an opcode byte (taken % 16) and its argument bytes:
   3-5   read        a (slot, kind << 2, +64 bound to a cancellation slot, +128 big buffer), b (size)
   6     try_next    slot
   7     cancel read a (slot, type << 2: terminal, partial, total, none)
-  8, 15 new stream  b (slot, +4 replay, +8 move-assign over the old one, + policy << 4: unset,
+  8     new stream  b (slot, +4 replay, +8 move-assign over the old one, + policy << 4: unset,
                     wait, drop_oldest, disconnect, + limit << 6: unset, 0, 1 + the next byte,
                     LIMITS[the next byte % 8]) [, that byte for limits 2 and 3]
                     (both unset: stream() or stream(replay); otherwise stream(options))
@@ -24,6 +24,16 @@ operation is an opcode byte (taken % 16) and its argument bytes:
                          pending, slot-bound wait number r >> 2 (modulo their count)
   13    second read a, b (a second read while one is pending; a plain read otherwise)
   14    empty async write how
+  15    section 7   a, by a % 4 (and r = a >> 2):
+                      0: a write with sync_point: size (as opcode 0), form r % 4: write(span,
+                         tag, ec), write(span, tag), write(string_view, tag), async_write(buffers,
+                         tag, token), r & 4: bound to a cancellation slot
+                      1: r & 1: clear_header(); else set_header of 1 + r bytes (r & 2: the
+                         string_view form)
+                      2: an aligned stream: b [, limit byte] as opcode 8
+                      3: a stream from a position: b [, limit byte] as opcode 8, then k:
+                         from_position = bytes_written() - k (at least 0); r & 16: bytes_written()
+                         + 1 + k instead (refused); r & 32: aligned too (refused)
 """
 import os
 import sys
@@ -76,6 +86,33 @@ def new_stream(slot, replay=False, assign=False, policy=None, limit=None):
     return [8, b | 3 << 6, LIMITS.index(limit)]
 
 
+def new_stream_args(slot, replay=False, assign=False, policy=None, limit=None):
+    return new_stream(slot, replay, assign, policy, limit)[1:]
+
+
+def sync_write(size, form=0, bound=False):
+    size_bytes = [size] if size < 250 else [250, (size - 250) // 16]
+    return [15, (form | (4 if bound else 0)) << 2] + size_bytes
+
+
+def set_header(r, text=False):
+    """A header of 1 + r bytes (r even)."""
+    return [15, 1 | (r | (2 if text else 0)) << 2]
+
+
+def clear_header():
+    return [15, 1 | 1 << 2]
+
+
+def aligned_stream(slot, **kw):
+    return [15, 2] + new_stream_args(slot, **kw)
+
+
+def from_position(slot, back, ahead=False, aligned=False, **kw):
+    r = (16 if ahead else 0) | (32 if aligned else 0)
+    return [15, 3 | r << 2] + new_stream_args(slot, **kw) + [back]
+
+
 def drop(slot):
     return [9, slot]
 
@@ -113,6 +150,31 @@ def empty_write(how=0):
 
 
 SEEDS = {
+    # Section 7. A header comes first, before a lagged gap, outside the limit; a new header for
+    # new streams only; cleared.
+    "header_first_then_lagged":
+        cfg(DROP_OLDEST, 2) + set_header(20) + new_stream(0) + write(10) + write(10) + write(10)
+        + read(0, READ_SOME, 5) + read(0, NEXT) + read(0, NEXT) + set_header(4, text=True) + new_stream(1)
+        + read(0, NEXT) + clear_header() + new_stream(2) + write(3) + try_next(1) + try_next(1) + try_next(2)
+        + close() + new_stream(3) + try_next(3) + try_next(3),
+    # Aligned streams (after the header): live ones skip to the first sync point; after a
+    # drop_oldest gap, to the next one; an aligned replay starts at the newest retained sync point,
+    # or with none retained, as live.
+    "aligned_live_gap_replay":
+        cfg(DROP_OLDEST, 3, 5) + set_header(6) + write(5) + aligned_stream(3, replay=True) + aligned_stream(0) + write(10) + sync_write(10) + write(10)
+        + sync_write(8, form=1) + write(30) + write(30) + sync_write(5, form=2) + read(0, NEXT) + read(0, NEXT)
+        + aligned_stream(1, replay=True) + aligned_stream(2, replay=True, policy="wait", limit=256)
+        + sync_write(12, form=3, bound=True) + write(4) + try_next(1) + read(1, READ_SOME, 3) + try_next(1)
+        + read(2, NEXT) + try_next(0) + try_next(3) + try_next(3) + close() + try_next(0),
+    # Resumes: inside a retained chunk (its tail first), older than the window (lagged), at the
+    # end (live); ahead of bytes_written() or combined with alignment: refused.
+    "from_position_resumes":
+        cfg(UNBOUNDED, 0, 5) + write(40) + write(40) + write(40) + set_header(2) + from_position(0, 50)
+        + from_position(1, 200) + from_position(2, 0) + from_position(3, 3, ahead=True)
+        + from_position(3, 10, aligned=True) + write(7) + read(0, NEXT) + read(0, READ_SOME, 12)
+        + try_next(0) + read(1, NEXT) + read(1, NEXT) + try_next(1) + try_next(2) + try_next(2)
+        + from_position(3, 255, policy="drop_oldest", limit=40) + write(30) + try_next(3) + try_next(3)
+        + close(),
     "unbounded_mixed_reads":
         cfg(UNBOUNDED) + new_stream(0) + new_stream(1) + write(5) + write(7, 1) + write(0)
         + read(0, NEXT) + read(1, READ_SOME, 3) + read(1, READ_SOME_TWO, 9) + try_next(0)

@@ -1,6 +1,7 @@
 // A libFuzzer target that reads its input as a script of operations on one byte_writer and up
 // to four streams, and checks every result against a model (issue 6, item 2; per-stream options,
-// close reasons and waits for streams: issue 13, API.md section 6).
+// close reasons and waits for streams: issue 13, API.md section 6; positions, headers and sync
+// points: issue 14, API.md section 7).
 //
 // The io_context is single-threaded and driven with poll() after every operation, so a script
 // always runs the same way, and at every operation boundary every completion that can happen has
@@ -39,7 +40,18 @@
 //   - a read stays pending only while the model has nothing for it (no lost wake-ups);
 //   - position() is the writer's position of the next byte the stream reads (API.md section 7):
 //     each chunk delivered keeps the position it was written at; with nothing queued, the
-//     position after the last chunk delivered or dropped;
+//     position after the last chunk delivered, dropped or skipped;
+//   - a stream made after set_header gets that header first, whole or in parts, before a lagged
+//     gap or anything else; it is outside positions, limits and the replay window, and counted in
+//     queued_chunks() / queued_bytes(); clear_header() ends it for new streams; header() is it;
+//   - a stream aligned to sync points skips (counted in dropped() and position(), never queued)
+//     whatever is written before the next sync point: live from its creation, and after each
+//     drop_oldest gap (the gap goes on up to the next queued sync point); aligned with replay it
+//     starts at the newest retained sync point (none: as live);
+//   - from_position p: inside the replay window, the retained bytes from p (the tail of the chunk
+//     holding p first); older, lagged with dropped() = the bytes missed, then all retained; ahead
+//     of bytes_written(), or combined with alignment: stream() throws invalid_argument and makes no
+//     stream;
 //   - queued_chunks(), queued_bytes(), dropped(), position(), bytes_written(), is_open(), stream_count()
 //     agree with the model after every operation.
 //
@@ -53,6 +65,7 @@
 // test suite with the checked-in corpus).
 #include "../backend.hpp" // bytecast, then the Asio backend's headers and a global `asio`
 
+#include <algorithm>
 #include <array>
 #include <cstdarg>
 #include <cstddef>
@@ -88,7 +101,13 @@ namespace {
   } while (0)
 
 using bytes = std::vector<std::byte>;
-using chunk_ptr = std::shared_ptr<const bytes>;
+
+// A chunk as the model keeps it: its bytes, and whether it was written with sync_point.
+struct model_chunk : bytes {
+  using bytes::bytes;
+  bool sync = false;
+};
+using chunk_ptr = std::shared_ptr<const model_chunk>;
 
 enum class policy { unbounded, wait, drop_oldest, disconnect };
 
@@ -162,26 +181,60 @@ struct model_stream {
   policy pol = policy::unbounded;  // its own (the writer's where its options leave it unset)
   std::size_t limit = 0;           // 0 for unbounded
   std::uint64_t end_pos = 0;       // the writer's position after the last chunk delivered or dropped here
+  bool header_front = false;       // queue.front() is the header: outside positions and limits
+  bool align = false;              // align_to_sync_points
+  bool skipping = false;           // aligned and waiting for a sync point: what comes is skipped
 
-  // position() (API.md section 7): where the next byte read comes from in the writer's sequence.
-  [[nodiscard]] std::uint64_t position() const { return queue.empty() ? end_pos : starts.front() + offset; }
+  // position() (API.md section 7): where the next byte read comes from in the writer's sequence
+  // (the header is not in it).
+  [[nodiscard]] std::uint64_t position() const {
+    const std::size_t first = header_front ? 1 : 0;
+    if (queue.size() == first) return end_pos;
+    return starts[first] + (first == 0 ? offset : 0);
+  }
   void push(const chunk_ptr& c) {
     queue.push_back(c);
     starts.push_back(end_pos);
     end_pos += c->size();
   }
+  // The header: first, and it moves no position.
+  void push_header(const chunk_ptr& c) {
+    queue.push_back(c);
+    starts.push_back(end_pos);
+    header_front = true;
+  }
   void pop() {
     queue.pop_front();
     starts.pop_front();
+    header_front = false;
   }
+  // Queued chunks the writer no longer sees: the header, and a chunk a reader has started on.
+  [[nodiscard]] std::size_t hidden() const { return header_front || offset > 0 ? 1 : 0; }
 
-  // Weight the writer still sees: everything but a chunk a reader has started on.
+  // Weight the writer still sees: everything but the header and a chunk a reader has started on.
   [[nodiscard]] std::size_t writer_weight() const {
     std::size_t w = 0;
-    for (std::size_t i = offset > 0 ? 1 : 0; i < queue.size(); ++i) w += queue[i]->size();
+    for (std::size_t i = hidden(); i < queue.size(); ++i) w += queue[i]->size();
     return w;
   }
-  [[nodiscard]] std::size_t writer_chunks() const { return queue.size() - (offset > 0 ? 1 : 0); }
+  [[nodiscard]] std::size_t writer_chunks() const { return queue.size() - hidden(); }
+  // Drops the oldest chunk the writer sees (drop_oldest, and an aligned stream's gap).
+  void drop_first_visible() {
+    const auto i = static_cast<std::ptrdiff_t>(hidden());
+    dropped += queue[hidden()]->size();
+    queue.erase(queue.begin() + i);
+    starts.erase(starts.begin() + i);
+  }
+  // While waiting for a sync point: true if `c` is one (the wait ends); otherwise it is skipped.
+  bool skip_unless_sync(const chunk_ptr& c) {
+    if (c->sync) {
+      skipping = false;
+      return true;
+    }
+    dropped += c->size();
+    end_pos += c->size();
+    return false;
+  }
   [[nodiscard]] std::size_t remaining_bytes() const {
     std::size_t w = 0;
     for (auto& c : queue) w += c->size();
@@ -324,7 +377,7 @@ class fuzz_run {
           empty_write(in);
           break;
         case 15:
-          new_stream(in);
+          section7(in);
           break;
       }
       settle();
@@ -379,6 +432,8 @@ class fuzz_run {
     for (auto& sl : slots_) {
       if (!live(sl)) continue;
       model_stream& m = sl.m;
+      // An aligned stream waiting for a sync point skips everything else.
+      if (m.skipping && !m.skip_unless_sync(c)) continue;
       if (full(m, w)) {
         if (m.pol == policy::disconnect) {
           m.end = model_stream::end_state::cut;
@@ -386,16 +441,18 @@ class fuzz_run {
           continue;
         }
         if (m.pol == policy::drop_oldest) {
-          const std::size_t first = m.offset > 0 ? 1 : 0;
-          while (m.queue.size() > first && m.writer_weight() + w > m.limit) {
-            m.dropped += m.queue[first]->size();
-            m.queue.erase(m.queue.begin() + static_cast<std::ptrdiff_t>(first));
-            m.starts.erase(m.starts.begin() + static_cast<std::ptrdiff_t>(first));
-            // "The next read completes once with lagged, then continues with what it still
-            // holds": drops after a lagged read and before the next chunk are part of the same
-            // gap, already reported.
-            if (!m.lagged_reported) m.lagged = true;
+          while (m.writer_chunks() != 0 && m.writer_weight() + w > m.limit) m.drop_first_visible();
+          // Aligned: the read after the gap returns a sync point, so the gap goes on to the next
+          // one queued, or to the next one written (this one, if it is one).
+          if (m.align) {
+            while (m.writer_chunks() != 0 && !m.queue[m.hidden()]->sync) m.drop_first_visible();
+            if (m.writer_chunks() == 0) m.skipping = true;
           }
+          // "The next read completes once with lagged, then continues with what it still
+          // holds": drops after a lagged read and before the next chunk are part of the same
+          // gap, already reported.
+          if (!m.lagged_reported) m.lagged = true;
+          if (m.skipping && !m.skip_unless_sync(c)) continue;
         }
       }
       m.push(c);
@@ -431,7 +488,7 @@ class fuzz_run {
   }
 
   chunk_ptr make_chunk(std::size_t size) {
-    auto b = std::make_shared<bytes>(size);
+    auto b = std::make_shared<model_chunk>(size);
     for (std::size_t i = 0; i < size; ++i)
       (*b)[i] = static_cast<std::byte>((write_counter_ * 131u + i * 7u + (i >> 8) + 1u) & 0xffu);
     ++write_counter_;
@@ -505,7 +562,7 @@ class fuzz_run {
     return {};
   }
 
-  void async_write(const chunk_ptr& c, std::uint8_t how) {
+  void async_write(const chunk_ptr& c, std::uint8_t how, bool sync = false) {
     auto pw = std::make_unique<pending_write>();
     pw->id = ++next_id_;
     pw->data = c;
@@ -525,7 +582,12 @@ class fuzz_run {
     ++started_;
     initiating_ = true;
     const int form = (how / 32) % 3;
-    if (p->has_slot) {
+    if (sync) {
+      if (p->has_slot)
+        writer_->async_write(asio::buffer(*c), bytecast::sync_point, asio::bind_cancellation_slot(p->signal.slot(), handler));
+      else
+        writer_->async_write(asio::buffer(*c), bytecast::sync_point, handler);
+    } else if (p->has_slot) {
       auto h = asio::bind_cancellation_slot(p->signal.slot(), handler);
       if (form == 0)
         writer_->async_write(asio::buffer(*c), h);
@@ -562,6 +624,94 @@ class fuzz_run {
                ec_name(ec).c_str(), ec_name(expected).c_str());
     FUZZ_CHECK(n == (ec ? 0 : p->data->size()), "write %d of %zu bytes completed with n = %zu", p->id, p->data->size(),
                n);
+  }
+
+  // Opcode 15: API.md section 7, by the argument's low two bits (r = the argument >> 2):
+  //   0: a write with sync_point: size (as write()), then the form r % 4: write(span, tag, ec),
+  //      write(span, tag), write(string_view, tag), async_write(buffers, tag, token) (r & 4: bound
+  //      to a cancellation slot);
+  //   1: r & 1: clear_header(); otherwise set_header of 1 + r bytes (r & 2: the string_view form);
+  //   2: a stream aligned to sync points: as opcode 8, with align_to_sync_points;
+  //   3: a stream from a position: as opcode 8, with from_position = bytes_written() - the next
+  //      byte (clamped at 0), or, with r & 16, bytes_written() + 1 + the next byte (refused); with
+  //      r & 32 also align_to_sync_points (refused).
+  void section7(script& in) {
+    const std::uint8_t arg = in.byte();
+    const unsigned r = arg >> 2;
+    switch (arg % 4) {
+      case 0:
+        sync_write(in, r);
+        break;
+      case 1:
+        header_op(r);
+        break;
+      case 2: {
+        const std::uint8_t b = in.byte();
+        bytecast::stream_options o = read_options(b, in);
+        o.align_to_sync_points = true;
+        make_stream(b, o);
+        break;
+      }
+      default: {
+        const std::uint8_t b = in.byte();
+        bytecast::stream_options o = read_options(b, in);
+        const std::uint64_t back = in.byte();
+        o.from_position = (r & 16) != 0 ? written_ + 1 + back : written_ - std::min(written_, back);
+        o.align_to_sync_points = (r & 32) != 0;
+        make_stream(b, o);
+        break;
+      }
+    }
+  }
+
+  void sync_write(script& in, unsigned r) {
+    std::size_t size = in.byte();
+    if (size >= 250) size = 250 + static_cast<std::size_t>(in.byte()) * 16;
+    auto c = std::make_shared<model_chunk>(*make_chunk(size));
+    c->sync = true;
+    const auto data = std::span<const std::byte>(*c);
+    auto& w = *writer_;
+    if (r % 4 == 3) return async_write(c, static_cast<std::uint8_t>((r & 4) != 0 ? 16 : 0), true);
+    bytecast::error_code ec;
+    std::size_t n = 0;
+    const bytecast::error_code expected = expected_sync(c);
+    {
+      const library_call call(*this);
+      try {
+        if (r % 4 == 0)
+          n = w.write(data, bytecast::sync_point, ec);
+        else if (r % 4 == 1)
+          n = w.write(data, bytecast::sync_point);
+        else
+          n = w.write(std::string_view(reinterpret_cast<const char*>(c->data()), c->size()), bytecast::sync_point);
+      } catch (const bytecast::system_error& e) {
+        ec = e.code();
+      }
+    }
+    FUZZ_CHECK(ec == expected, "write of %zu bytes with sync_point: got %s, expected %s", size, ec_name(ec).c_str(),
+               ec_name(expected).c_str());
+    FUZZ_CHECK(n == (ec ? 0 : size), "write of %zu bytes with sync_point returned %zu", size, n);
+    if (!ec && size != 0) deliver(c);
+  }
+
+  // set_header / clear_header; header() gives what was set.
+  void header_op(unsigned r) {
+    {
+      const library_call call(*this);
+      if ((r & 1) != 0) {
+        writer_->clear_header();
+        header_ = nullptr;
+      } else {
+        header_ = make_chunk(1 + r);
+        if ((r & 2) != 0)
+          writer_->set_header(std::string_view(reinterpret_cast<const char*>(header_->data()), header_->size()));
+        else
+          writer_->set_header(std::span<const std::byte>(*header_));
+      }
+    }
+    const bytecast::chunk h = writer_->header();
+    FUZZ_CHECK(header_ ? std::ranges::equal(h.bytes(), *header_) : h.empty(), "header() is %zu bytes, model %zu",
+               h.size(), header_ ? header_->size() : std::size_t{0});
   }
 
   void empty_write(script& in) {
@@ -639,6 +789,7 @@ class fuzz_run {
     replay_.clear();
     replay_weight_ = 0;
     written_ = 0;
+    header_ = nullptr;
   }
 
   // Opcode 12: the rarer operations on the writer, by the argument's low two bits.
@@ -689,20 +840,64 @@ class fuzz_run {
   // to the writer, stream(options) otherwise.
   bytecast::byte_stream subscribe(const bytecast::stream_options& o) {
     const library_call call(*this);
-    if (!o.queue_limit && !o.on_overflow) return o.replay ? writer_->stream(bytecast::replay) : writer_->stream();
+    if (!o.queue_limit && !o.on_overflow && !o.from_position && !o.align_to_sync_points)
+      return o.replay ? writer_->stream(bytecast::replay) : writer_->stream();
     return writer_->stream(o);
   }
 
-  // The model of a stream made now with `o`.
+  // The model of a stream made now with `o` (which stream() accepted): the header, then from a
+  // position, the replay (from its newest sync point when aligned), or live.
   [[nodiscard]] model_stream fresh_model(const bytecast::stream_options& o) const {
     model_stream m;
     m.gen = gen_;
     m.limit = o.queue_limit.value_or(opts_.queue_limit);
     m.pol = m.limit == 0 ? policy::unbounded : to_policy(o.on_overflow.value_or(opts_.on_overflow));
-    m.replayed = o.replay;
-    m.end_pos = written_ - replay_weight_; // where the replay window starts
-    if (o.replay)
-      for (auto& c : replay_) m.push(c);
+    m.replayed = o.replay || o.from_position.has_value();
+    m.align = o.align_to_sync_points;
+    if (header_) m.push_header(header_);
+    const std::uint64_t oldest = written_ - replay_weight_;  // the replay window: [oldest, written_]
+    m.end_pos = oldest;
+    if (o.from_position) {
+      const std::uint64_t p = *o.from_position;
+      if (p < oldest) {  // older than the window: a gap, reported as lagged; then all it holds
+        m.dropped = oldest - p;
+        m.lagged = true;
+        for (auto& c : replay_) m.push(c);
+      } else {
+        for (auto& c : replay_) {
+          if (m.end_pos + c->size() <= p) {
+            m.end_pos += c->size();
+          } else if (m.end_pos < p) {  // p is inside this chunk: its tail
+            const auto off = static_cast<std::ptrdiff_t>(p - m.end_pos);
+            auto tail = std::make_shared<model_chunk>(c->begin() + off, c->end());
+            m.queue.push_back(tail);
+            m.starts.push_back(p);
+            m.end_pos += c->size();
+          } else {
+            m.push(c);
+          }
+        }
+      }
+    } else if (o.replay) {
+      std::size_t first = 0;
+      if (m.align) {
+        first = replay_.size();
+        for (std::size_t i = replay_.size(); i-- > 0;)
+          if (replay_[i]->sync) {
+            first = i;
+            break;
+          }
+        m.skipping = first == replay_.size();  // none retained: as live
+      }
+      for (std::size_t i = 0; i < replay_.size(); ++i) {
+        if (i < first)
+          m.end_pos += replay_[i]->size();
+        else
+          m.push(replay_[i]);
+      }
+    } else {
+      m.skipping = m.align;
+    }
     m.end_pos = written_;
     if (!open_) {
       m.end = model_stream::end_state::closed;
@@ -714,8 +909,32 @@ class fuzz_run {
 
   void new_stream(script& in) {
     const std::uint8_t b = in.byte();
-    const bytecast::stream_options o = read_options(b, in);
+    make_stream(b, read_options(b, in));
+  }
+
+  // stream() refuses a position ahead of bytes_written(), and a position with alignment, with
+  // invalid_argument: no stream is made, the slot keeps what it had.
+  [[nodiscard]] bool refused(const bytecast::stream_options& o) const {
+    return o.from_position && (*o.from_position > written_ || o.align_to_sync_points);
+  }
+
+  // A new stream with options `o` in slot b % 4 (b & 8: move-assigned over the old one).
+  void make_stream(std::uint8_t b, const bytecast::stream_options& o) {
     const std::size_t i = b % stream_slots;
+    if (refused(o)) {
+      bool threw = false;
+      try {
+        auto s = subscribe(o);
+      } catch (const bytecast::system_error& e) {
+        threw = true;
+        FUZZ_CHECK(e.code() == asio::error::invalid_argument, "stream() with refused options threw %s",
+                   ec_name(e.code()).c_str());
+      }
+      FUZZ_CHECK(threw, "stream() made a stream with from_position %llu (bytes_written() %llu, aligned %d)",
+                 static_cast<unsigned long long>(*o.from_position), static_cast<unsigned long long>(written_),
+                 o.align_to_sync_points ? 1 : 0);
+      return;
+    }
     stream_slot& sl = slots_[i];
     if (sl.s && (b & 8) != 0) {
       // Move-assigning over a stream destroys it (its read is aborted, its queue released) after
@@ -958,7 +1177,9 @@ class fuzz_run {
       FUZZ_CHECK(!ec && got.empty(), "%s completed with %s, %zu bytes", what, ec_name(ec).c_str(), got.size());
       return true;
     }
-    if (m.offset > 0 || (!m.lagged && !m.queue.empty())) {
+    // The header first, whatever else there is to report; a chunk begun with async_read_some is
+    // finished before anything else.
+    if (m.offset > 0 || m.header_front || (!m.lagged && !m.queue.empty())) {
       const bool fresh = m.offset == 0;  // takes a chunk the writer could see
       m.lagged_reported = false;
       FUZZ_CHECK(!ec, "%s completed with %s; the model has %zu bytes queued", what, ec_name(ec).c_str(),
@@ -1153,6 +1374,7 @@ class fuzz_run {
   bytecast::error_code close_reason_;  // what the first close gave, once closed
   std::deque<chunk_ptr> replay_;
   std::size_t replay_weight_ = 0;
+  chunk_ptr header_;  // what set_header set (none: nullptr)
   std::uint64_t written_ = 0;
   std::deque<pending_write*> parked_;
   std::vector<std::unique_ptr<pending_write>> writes_;
