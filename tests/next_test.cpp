@@ -48,16 +48,7 @@ std::vector<outcome> next_n(asio::io_context& ctx, typename Kind::stream& s, int
   }());
 }
 
-std::vector<outcome> items(int from, int to) {
-  std::vector<outcome> out;
-  for (int v = from; v < to; ++v) out.push_back(item(v));
-  return out;
-}
-
-std::vector<outcome> operator+(std::vector<outcome> a, const std::vector<outcome>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
+std::vector<outcome> items(int from, int to) { return sequence(from, to, item); }
 
 std::vector<std::string> strings(std::span<const asio::const_buffer> buffers) {
   std::vector<std::string> out;

@@ -340,4 +340,21 @@ inline void check_reads(asio::io_context& ctx, bytecast::byte_stream& s, how h,
   CHECK(joined(got) == joined(expected));
 }
 
+// --- expected sequences ----------------------------------------------------------------------
+
+// make(from), ..., make(to - 1): what reading the values from..to-1 gives, e.g. sequence(0, 3, value).
+template <class Make>
+auto sequence(int from, int to, Make make) {
+  std::vector<decltype(make(from))> out;
+  for (int v = from; v < to; ++v) out.push_back(make(v));
+  return out;
+}
+
+// Expected sequences joined: sequence(0, 3, value) + std::vector{end}.
+template <class T>
+std::vector<T> operator+(std::vector<T> a, const std::vector<T>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
 }  // namespace bytecast_test

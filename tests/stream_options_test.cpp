@@ -76,16 +76,7 @@ std::vector<event> next_n(asio::io_context& ctx, typename Kind::stream& s, int n
   return out;
 }
 
-std::vector<event> values(int from, int to) {
-  std::vector<event> out;
-  for (int v = from; v < to; ++v) out.push_back(value(v));
-  return out;
-}
-
-std::vector<event> operator+(std::vector<event> a, const std::vector<event>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
+std::vector<event> values(int from, int to) { return sequence(from, to, value); }
 
 // The result of a wait for streams, seeded so that an inline completion shows.
 struct wait_result {
