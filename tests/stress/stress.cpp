@@ -558,6 +558,7 @@ struct reader_state {
   }
 
   void on_lagged() {
+    settle_head();
     stats.lagged.fetch_add(1, std::memory_order_relaxed);
     // A resume older than the replay window: the first read after the header, on any policy. It
     // goes on from the oldest retained chunk: the tail of the resumed one will not come.
@@ -659,6 +660,16 @@ struct reader_state {
     on_data_bytes(rest);
   }
 
+  // Before a lagged read or the end: fewer than 4 bytes kept in `head` were data (a resumed
+  // chunk's short tail); a header is whole before either, so they cannot be one.
+  void settle_head() {
+    if (started || head.empty()) return;
+    start_data();
+    std::vector<std::byte> rest;
+    rest.swap(head);
+    on_data_bytes(rest);
+  }
+
   void on_data_bytes(std::span<const std::byte> b) {
     data_bytes += b.size();
     partial.insert(partial.end(), b.begin(), b.end());
@@ -686,6 +697,7 @@ struct reader_state {
 
   // The sentinel, or the writer's close reason: after everything written before the close.
   void on_end(end_kind how, std::uint64_t dropped) {
+    settle_head();
     (how == end_kind::sentinel ? stats.sentinels : stats.reasons).fetch_add(1, std::memory_order_relaxed);
     if (!partial.empty() || !head.empty())
       error("the %s in the middle of a chunk (%zu bytes of it read)", name(how), partial.size() + head.size());
@@ -705,6 +717,7 @@ struct reader_state {
   }
 
   void on_overflowed(std::uint64_t dropped) {
+    settle_head();
     stats.overflowed.fetch_add(1, std::memory_order_relaxed);
     if (pol != policy::disconnect) error("overflowed on a %s stream", name(pol));
     if (!partial.empty() || !head.empty())
