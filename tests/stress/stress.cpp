@@ -654,14 +654,12 @@ struct reader_state {
         if (head.empty()) return;
       }
     }
-    start_data();
-    std::vector<std::byte> rest;
-    rest.swap(head);
-    on_data_bytes(rest);
+    settle_head();
   }
 
-  // Before a lagged read or the end: fewer than 4 bytes kept in `head` were data (a resumed
-  // chunk's short tail); a header is whole before either, so they cannot be one.
+  // What `head` holds is data: after the header, or when it is not one. Also before a lagged read
+  // or the end, when it holds fewer than 4 bytes (a resumed chunk's short tail): a header is whole
+  // before either, so they cannot be one.
   void settle_head() {
     if (started || head.empty()) return;
     start_data();
